@@ -1,0 +1,87 @@
+"""Database engine and sessions: one engine per app, one session per request or command."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy import orm
+
+
+@dataclass
+class Database:
+    engine: sa.Engine
+    sessionmaker: orm.sessionmaker[orm.Session]
+
+
+def database_url(config: dict[str, Any]) -> str:
+    """Return the configured database URL, defaulting to SQLite in the data folder."""
+    url = str(config.get("DATABASE_URL") or "")
+    if url:
+        return url
+    return f"sqlite:///{Path(config['DATA_DIR']).resolve() / 'finder.sqlite3'}"
+
+
+def make_engine(url: str) -> sa.Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers and one writer work at once; the busy timeout makes writers queue
+        # instead of failing with "database is locked".
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and session factory and close the request session on teardown."""
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url(app.config))
+    app.extensions["finder.db"] = Database(
+        engine, orm.sessionmaker(engine, expire_on_commit=False)
+    )
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("finder_session", None)
+        if session is not None:
+            session.close()
+
+
+def get_database(app: Flask | None = None) -> Database:
+    """Return the app's database (the current app's by default)."""
+    database: Database = (app or current_app).extensions["finder.db"]
+    return database
+
+
+def get_session() -> orm.Session:
+    """Return the session of the current request or command, creating it on first use."""
+    if "finder_session" not in g:
+        g.finder_session = get_database().sessionmaker()
+    session: orm.Session = g.finder_session
+    return session
+
+
+@contextmanager
+def session_scope(app: Flask) -> Iterator[orm.Session]:
+    """Yield a session outside a request; the caller commits."""
+    session = get_database(app).sessionmaker()
+    try:
+        yield session
+    finally:
+        session.close()

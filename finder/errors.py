@@ -1,0 +1,73 @@
+"""One exception root for finder; vendor errors are translated into these at the edge."""
+
+from __future__ import annotations
+
+
+class FinderError(Exception):
+    """Base of every error finder raises on purpose."""
+
+    code = "finder_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ConfigError(FinderError):
+    """A setting or environment value that cannot be used."""
+
+    code = "invalid_setting"
+
+
+class InvalidInput(FinderError):
+    """Bad input from a user: answered with a 400 and a specific code."""
+
+    code = "invalid_input"
+    status = 400
+
+
+class GeocodingError(FinderError):
+    """A place that cannot be located."""
+
+    code = "geocoding_failed"
+    status = 400
+
+
+class UnknownPostcode(GeocodingError):
+    code = "unknown_postcode"
+
+
+class UnknownCity(GeocodingError):
+    code = "unknown_city"
+
+
+class GeocoderUnavailable(GeocodingError):
+    """An online geocoder that timed out, refused or failed."""
+
+    code = "geocoder_unavailable"
+    status = 503
+
+
+class NotFound(FinderError):
+    code = "not_found"
+    status = 404
+
+
+class SearchUnavailable(FinderError):
+    """The search engine cannot answer (index missing, locked or corrupt)."""
+
+    code = "search_unavailable"
+    status = 503
+
+
+class InvalidPostcode(GeocodingError):
+    """A postcode whose shape is wrong for its country."""
+
+    code = "invalid_postcode"
+
+
+class UnsupportedCountry(GeocodingError):
+    code = "unsupported_country"

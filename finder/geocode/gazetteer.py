@@ -1,0 +1,209 @@
+"""The offline gazetteer: postcode and city centroids from maintained data packages.
+
+US ZIP codes come from ``zipcodes`` (with city, state and timezone); other countries from
+``countrystatecity-postal-codes``. Nothing leaves the machine, there is no quota, and a
+postcode is only ever looked up in the country it was asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+import countrystatecity_postal_codes as csc
+import zipcodes
+from countrystatecity_postal_codes.loaders import DataLoader
+from timezonefinder import TimezoneFinder
+
+from ..errors import InvalidPostcode, UnknownCity, UnknownPostcode, UnsupportedCountry
+from . import Place
+
+SOURCE = "gazetteer"
+_US_ZIP = re.compile(r"^(\d{5})(?:[-\s]?\d{4})?$")
+_CA_POSTCODE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])(?:\s*\d[ABCEGHJ-NPRSTV-Z]\d)?$")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    code: str
+    lat: float
+    lon: float
+    city: str
+    region: str
+    timezone: str | None = None
+
+
+@cache
+def _timezones() -> TimezoneFinder:
+    return TimezoneFinder()
+
+
+def timezone_at(lat: float, lon: float) -> str:
+    """Return the IANA timezone at a point (UTC at sea)."""
+    return _timezones().timezone_at(lat=lat, lng=lon) or "UTC"
+
+
+@cache
+def country_names() -> dict[str, str]:
+    """Map ISO codes to country names for every country the registry knows."""
+    return {c.countryCode: c.countryName for c in csc.get_countries_with_postal_data()}
+
+
+class Gazetteer:
+    """Resolve postcodes and cities offline."""
+
+    name = SOURCE
+
+    @cached_property
+    def _us(self) -> dict[str, _Entry]:
+        entries = {}
+        for row in zipcodes.list_all():
+            if not row["lat"]:
+                continue
+            entries[row["zip_code"]] = _Entry(
+                row["zip_code"], float(row["lat"]), float(row["long"]), row["city"],
+                row["state"], row["timezone"] or None,
+            )
+        return entries
+
+    @cached_property
+    def _us_cities(self) -> dict[tuple[str, str], list[_Entry]]:
+        # A ZIP's own city comes before ZIPs that merely accept the name as a mailing city.
+        primary: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+        accepted: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+        for row in zipcodes.list_all():
+            if row["lat"] and row["zip_code_type"] == "STANDARD":
+                entry = self._us[row["zip_code"]]
+                primary[(row["city"].upper(), row["state"])].append(entry)
+                for city in row["acceptable_cities"]:
+                    accepted[(city.upper(), row["state"])].append(entry)
+        return {key: primary.get(key) or accepted[key] for key in primary.keys() | accepted.keys()}
+
+    def _country(self, country: str) -> dict[str, _Entry]:
+        if country == "US":
+            return self._us
+        return _country_entries(country)
+
+    # -- postcodes ---------------------------------------------------------------------------
+
+    def postcode(self, code: str, country: str) -> Place:
+        country = _check_country(country)
+        raw = code.strip().upper()
+        if not raw:
+            raise InvalidPostcode("Enter a postcode.")
+        entries = self._country(country)
+        entry = None
+        for key in _candidate_keys(raw, country):
+            entry = entries.get(key)
+            if entry is not None:
+                break
+        if entry is None:
+            raise UnknownPostcode(
+                f"Postcode {code.strip()!r} was not found in {country_names()[country]}."
+            )
+        label = f"{entry.code}, {entry.city}" if entry.city else entry.code
+        if entry.region and country in ("US", "CA", "AU"):
+            label = f"{label}, {entry.region}"
+        return Place(
+            lat=entry.lat, lon=entry.lon, label=label, precision="postcode", source=SOURCE,
+            country=country, postcode=entry.code, city=entry.city, region=entry.region,
+            timezone=entry.timezone or timezone_at(entry.lat, entry.lon),
+        )
+
+    # -- cities ------------------------------------------------------------------------------
+
+    def city(self, name: str, country: str) -> Place:
+        country = _check_country(country)
+        city, _, region = (part.strip() for part in name.partition(","))
+        if not city:
+            raise UnknownCity("Enter a city name.")
+        if country == "US":
+            matches = self._us_city(city.upper(), region.upper())
+        else:
+            matches = _locality_matches(self._country(country), city, region)
+        if not matches:
+            where = f"{city}, {region}" if region else city
+            raise UnknownCity(f"City {where!r} was not found in {country_names()[country]}.")
+        lat = statistics.fmean(e.lat for e in matches)
+        lon = statistics.fmean(e.lon for e in matches)
+        first = matches[0]
+        label_city = first.city if first.city.casefold() == city.casefold() else city.title()
+        label = f"{label_city}, {first.region}" if first.region else label_city
+        return Place(
+            lat=lat, lon=lon, label=label, precision="city", source=SOURCE, country=country,
+            city=label_city, region=first.region,
+            timezone=first.timezone or timezone_at(lat, lon),
+        )
+
+    def _us_city(self, city: str, state: str) -> list[_Entry]:
+        if state:
+            return self._us_cities.get((city, state), [])
+        # No state given: the state where the city has the most ZIPs (Austin -> TX).
+        candidates = [zips for (name, _), zips in self._us_cities.items() if name == city]
+        return max(candidates, key=len, default=[])
+
+    def address(self, query: str, country: str) -> Place:
+        raise UnknownPostcode(
+            "The offline gazetteer locates postcodes and cities, not street addresses."
+        )
+
+
+def _check_country(country: str) -> str:
+    country = country.strip().upper()
+    if country not in country_names():
+        raise UnsupportedCountry(f"{country!r} is not a country code finder knows.")
+    if country != "US" and not _country_entries(country):
+        raise UnsupportedCountry(
+            f"There is no offline postcode data for {country_names()[country]}."
+        )
+    return country
+
+
+def _candidate_keys(raw: str, country: str) -> list[str]:
+    """Return the normalised spellings of a postcode to try, most precise first."""
+    if country == "US":
+        match = _US_ZIP.match(raw)
+        if not match:
+            raise InvalidPostcode(f"{raw!r} is not a US ZIP code (expected 12345 or 12345-6789).")
+        return [match.group(1)]
+    if country == "CA":
+        match = _CA_POSTCODE.match(raw)
+        if not match:
+            raise InvalidPostcode(f"{raw!r} is not a Canadian postal code (expected A1A 1A1).")
+        return [match.group(1)]  # the data holds forward sortation areas (first three)
+    compact = re.sub(r"[\s-]", "", raw)
+    keys = [raw, compact, raw.replace(" ", "-")]
+    if country == "GB":
+        outward = raw.split()[0] if " " in raw else compact[:-3] if len(compact) > 4 else compact
+        keys += [outward, re.sub(r"\d.*$", "", outward)]  # district, then area letters
+    elif " " in raw:
+        keys.append(raw.split()[0])  # e.g. Dutch "1012 AB" -> "1012"
+    keys.append(f"{country}{compact}")  # registries that prefix the country, e.g. AD100
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+@cache
+def _country_entries(country: str) -> dict[str, _Entry]:
+    entries: dict[str, _Entry] = {}
+    for row in DataLoader.load_postcodes(country):
+        if row.get("latitude") is None or row.get("longitude") is None:
+            continue
+        code = str(row["code"]).upper()
+        entries.setdefault(code, _Entry(
+            code, float(row["latitude"]), float(row["longitude"]),
+            str(row.get("localityName") or ""), str(row.get("stateCode") or ""),
+        ))
+    return entries
+
+
+def _locality_matches(entries: dict[str, _Entry], city: str, region: str) -> list[_Entry]:
+    wanted = city.casefold()
+    in_region = [e for e in entries.values() if not region or e.region.casefold() == region.casefold()]
+    exact = [e for e in in_region if e.city.casefold() == wanted]
+    if exact:
+        return exact
+    word = re.compile(rf"\b{re.escape(wanted)}\b")
+    return [e for e in in_region if word.search(e.city.casefold())]

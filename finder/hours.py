@@ -1,0 +1,102 @@
+"""Weekly opening hours: parse "Mon-Fri 08:00-18:00; Sat 09:00-13:00", format, and "open now"."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = dict(zip(DAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
+_SPELLINGS = {
+    "mon": ("mo", "monday"), "tue": ("tu", "tues", "tuesday"), "wed": ("we", "weds", "wednesday"),
+    "thu": ("th", "thur", "thurs", "thursday"), "fri": ("fr", "friday"),
+    "sat": ("sa", "saturday"), "sun": ("su", "sunday"),
+}
+_ALIASES = {alias: day for day, aliases in _SPELLINGS.items() for alias in (day, *aliases)}
+_RANGE = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*-\s*(\d{1,2})(?::(\d{2}))?$")
+
+Hours = dict[str, list[list[str]]]
+
+
+def _day(name: str) -> str:
+    day = _ALIASES.get(name.strip().lower().rstrip("."))
+    if day is None:
+        raise ValueError(f"{name.strip()!r} is not a day of the week (use Mon, Tue, ... Sun)")
+    return day
+
+
+def _days(spec: str) -> list[str]:
+    days: list[str] = []
+    for part in spec.split(","):
+        if "-" in part:
+            start, end = (DAYS.index(_day(p)) for p in part.split("-", 1))
+            span = range(start, end + 1) if start <= end else [*range(start, 7), *range(end + 1)]
+            days.extend(DAYS[i] for i in span)
+        else:
+            days.append(_day(part))
+    return days
+
+
+def _time(hour: str, minute: str | None) -> str:
+    h, m = int(hour), int(minute or 0)
+    if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
+        raise ValueError(f"{hour}:{minute or '00'} is not a time of day")
+    return f"{h:02d}:{m:02d}"
+
+
+def parse(text: str) -> Hours:
+    """Parse weekly hours; raise ValueError with a readable message on bad input."""
+    hours: Hours = {}
+    for clause in filter(None, (c.strip() for c in text.split(";"))):
+        match = re.match(r"^([A-Za-z.,\s-]+?)\s+(closed|[\d:\s,-]+)$", clause, re.IGNORECASE)
+        if not match:
+            raise ValueError(f"{clause!r} is not like 'Mon-Fri 08:00-18:00'")
+        days = _days(match.group(1))
+        if match.group(2).lower() == "closed":
+            for day in days:
+                hours[day] = []
+            continue
+        spans = []
+        for span in match.group(2).split(","):
+            times = _RANGE.match(span.strip())
+            if not times:
+                raise ValueError(f"{span.strip()!r} is not a time range like 08:00-18:00")
+            opens, closes = _time(*times.group(1, 2)), _time(*times.group(3, 4))
+            if closes <= opens:
+                raise ValueError(f"{span.strip()!r} closes before it opens")
+            spans.append([opens, closes])
+        for day in days:
+            hours.setdefault(day, []).extend(spans)
+    return {day: sorted(hours[day]) for day in DAYS if day in hours}
+
+
+def format_hours(hours: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (days, times) rows, runs of days with equal hours merged ("Mon-Fri")."""
+    rows: list[tuple[str, str]] = []
+    run: list[str] = []
+    for day in [*DAYS, None]:
+        if run and (day is None or hours.get(day) != hours.get(run[0]) or day not in hours):
+            times = hours[run[0]]
+            label = DAY_NAMES[run[0]] if len(run) == 1 else f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}"
+            rows.append((label, ", ".join(f"{a}-{b}" for a, b in times) if times else "Closed"))
+            run = []
+        if day is not None and day in hours:
+            run.append(day)
+    return rows
+
+
+def to_text(hours: dict[str, Any]) -> str:
+    """Return hours in the import format."""
+    return "; ".join(f"{days} {times}" for days, times in format_hours(hours))
+
+
+def is_open(hours: dict[str, Any], timezone: str, at: datetime) -> bool:
+    """Return whether the location is open at the aware datetime ``at``, in its own timezone."""
+    try:
+        local = at.astimezone(ZoneInfo(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    now = local.strftime("%H:%M")
+    return any(opens <= now < closes for opens, closes in hours.get(DAYS[local.weekday()], []))

@@ -1,0 +1,160 @@
+"""The directory's tables: organisations, their locations (the searchable unit), and the
+change record the search index catches up from."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import orm
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSON on SQLite, JSONB on PostgreSQL.
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TZDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every engine (SQLite drops the offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use datetime.now(UTC)")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: TZDateTime(), dict[str, Any]: Json, list[str]: Json}
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    PUBLISHED = "published"
+    UNPUBLISHED = "unpublished"
+
+
+class Source(enum.StrEnum):
+    IMPORT = "import"
+    SELF_SUBMITTED = "self-submitted"
+    NPPES = "nppes"
+    DEMO = "demo"
+
+
+class Organization(Base):
+    """A clinic or practice; it owns one or more locations."""
+
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    website: Mapped[str] = mapped_column(sa.String(500), default="")
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    npi: Mapped[str] = mapped_column(sa.String(10), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    locations: Mapped[list[Location]] = relationship(back_populates="organization")
+
+
+class Location(Base):
+    """One site where patients are seen: the unit that search returns."""
+
+    __tablename__ = "location"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+    address_1: Mapped[str] = mapped_column(sa.String(200), default="")
+    address_2: Mapped[str] = mapped_column(sa.String(200), default="")
+    city: Mapped[str] = mapped_column(sa.String(100), default="")
+    region: Mapped[str] = mapped_column(sa.String(100), default="")
+    postcode: Mapped[str] = mapped_column(sa.String(20), default="")
+    country: Mapped[str] = mapped_column(sa.String(2), default="US")
+    latitude: Mapped[float]
+    longitude: Mapped[float]
+    # How the coordinates were found: "point" (given), "postcode" (centroid), "address".
+    geocode_precision: Mapped[str] = mapped_column(sa.String(20))
+    geocode_source: Mapped[str] = mapped_column(sa.String(40))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    website: Mapped[str] = mapped_column(sa.String(500), default="")
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    npi: Mapped[str] = mapped_column(sa.String(10), default="")
+    services: Mapped[list[str]] = mapped_column(default=list)
+    conditions: Mapped[list[str]] = mapped_column(default=list)
+    insurance: Mapped[list[str]] = mapped_column(default=list)
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    # {"mon": [["08:00", "18:00"]], ...} in the location's own timezone.
+    hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    telehealth: Mapped[bool] = mapped_column(default=False)
+    accepting_new_patients: Mapped[bool] = mapped_column(default=True)
+
+    status: Mapped[Status] = mapped_column(
+        sa.Enum(Status, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=Status.PUBLISHED,
+        index=True,
+    )
+    source: Mapped[Source] = mapped_column(
+        sa.Enum(Source, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=Source.IMPORT,
+    )
+    last_verified: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # Private: never rendered in public JSON or pages.
+    owner_email: Mapped[str] = mapped_column(sa.String(254), default="")
+
+    organization: Mapped[Organization] = relationship(back_populates="locations")
+
+
+class IndexChange(Base):
+    """A location changed; written in the same transaction as the change.
+
+    The search index records the highest ``seq`` it has applied, so after a crash between the
+    database commit and the index write it simply catches up from here.
+    """
+
+    __tablename__ = "index_change"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("location.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    location: Mapped[Location] = relationship()
+
+
+@sa.event.listens_for(orm.Session, "before_flush")
+def _record_location_changes(session: orm.Session, _context: Any, _instances: Any) -> None:
+    """Add an IndexChange for every new or modified location in the same flush."""
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Location) and (obj in session.new or session.is_modified(obj)):
+            session.add(IndexChange(location=obj))

@@ -1,0 +1,113 @@
+"""Every setting, declared once: its name, default, parser and help.
+
+Settings come from environment variables named ``FINDER_<NAME>``. The README's settings table
+is checked against this list by the test suite, so adding a setting here means documenting it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise ValueError("must be a two-letter ISO country code such as US or CA")
+    return code
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        clean = value.strip().lower()
+        if clean not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return clean
+
+    return parse
+
+
+def _names(value: str) -> list[str]:
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    if not names:
+        raise ValueError("must name at least one item")
+    return names
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = _text
+
+    @property
+    def env_var(self) -> str:
+        return f"FINDER_{self.name}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "./instance",
+            "Instance folder holding the SQLite database, the search index and caches."),
+    Setting("DATABASE_URL", "",
+            "SQLAlchemy database URL; empty means SQLite at DATA_DIR/finder.sqlite3."),
+    Setting("SEARCH_BACKEND", "whoosh", "Search engine: `whoosh` (embedded) or `postgis`.",
+            _choice("whoosh", "postgis")),
+    Setting("DEFAULT_COUNTRY", "US",
+            "Country used for postcodes and cities when a request names none.", _country),
+    Setting("SECRET_KEY", "",
+            "Key that signs sessions and form tokens; a random one is made when empty."),
+    Setting("GEOCODERS", "gazetteer",
+            "Comma-separated geocoders tried in order: `gazetteer` (offline), `nominatim`.",
+            _names),
+    Setting("NOMINATIM_DOMAIN", "nominatim.openstreetmap.org",
+            "Host (and optional port) of the Nominatim service when it is enabled."),
+    Setting("NOMINATIM_SCHEME", "https", "`https` or `http` for the Nominatim service.",
+            _choice("https", "http")),
+    Setting("NOMINATIM_USER_AGENT", "finder",
+            "User agent sent to Nominatim; its usage policy asks for one naming your site."),
+    Setting("GEOCODER_TIMEOUT", 5.0, "Seconds before an online geocoder request fails.",
+            _positive_float),
+    Setting("GEOCODER_MIN_DELAY", 1.0,
+            "Minimum seconds between online geocoder requests (Nominatim allows one a second).",
+            _positive_float),
+    Setting("DECAY_OFFSET_MI", 2.0,
+            "Distance in miles within which `sort=best` applies no distance penalty.",
+            _positive_float),
+    Setting("DECAY_SCALE_MI", 10.0,
+            "Distance in miles beyond the offset at which `sort=best` halves a score.",
+            _positive_float),
+)
+
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def load(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the defaults overridden by ``FINDER_*`` environment variables."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env_var)
+        if raw is None or raw == "":
+            values[setting.name] = setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env_var}={raw!r} is invalid: {exc}") from exc
+    return values
