@@ -86,6 +86,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOCODER_MIN_DELAY", 1.0,
             "Minimum seconds between online geocoder requests (Nominatim allows one a second).",
             _positive_float),
+    Setting("RATE_LIMIT", "120/minute",
+            "Requests per client address allowed on public endpoints (`N/second|minute|hour`)."),
+    Setting("RATE_LIMIT_STORAGE", "memory://",
+            "Where rate-limit counters live: `memory://` (per process) or a `redis://` URL."),
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),
@@ -102,10 +106,7 @@ def load(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for setting in SETTINGS:
-        raw = environ.get(setting.env_var)
-        if raw is None or raw == "":
-            values[setting.name] = setting.default
-            continue
+        raw = environ.get(setting.env_var) or str(setting.default)
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:

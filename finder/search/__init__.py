@@ -1,0 +1,99 @@
+"""Search backends: find the listings that match a query within a radius.
+
+A backend satisfies the small ``SearchBackend`` protocol and is chosen by the
+``FINDER_SEARCH_BACKEND`` setting through ``REGISTRY``. Backends only *match* (radius, keywords,
+filters) and measure distances; ordering is the shared pure function in ``ranking``, so every
+backend returns the same results in the same order for the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from .query import Concept
+from .ranking import Candidate
+
+
+@dataclass(frozen=True)
+class Filters:
+    telehealth: bool | None = None
+    accepting_new_patients: bool | None = None
+    insurance: str | None = None
+    language: str | None = None
+    open_at: datetime | None = None  # "open now" as an aware datetime
+
+
+@dataclass(frozen=True)
+class MatchQuery:
+    lat: float
+    lon: float
+    radius_km: float | None  # None: no radius (used to find the nearest beyond it)
+    concepts: list[Concept] = field(default_factory=list)
+    filters: Filters = Filters()
+
+
+@dataclass
+class Matches:
+    candidates: list[Candidate]
+    # Typed word -> the indexed word it was corrected to ("did you mean").
+    corrections: dict[str, str] = field(default_factory=dict)
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def match(self, query: MatchQuery) -> Matches:
+        """Return every published listing matching the query, with its distance."""
+        ...
+
+    def catch_up(self) -> int:
+        """Apply recorded listing changes not yet searchable; return how many."""
+        ...
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Rebuild the search structures from the database; return the listing count."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections."""
+        ...
+
+
+def _whoosh(app: Flask) -> SearchBackend:
+    from .whoosh_backend import WhooshBackend
+
+    return WhooshBackend.from_app(app)
+
+
+REGISTRY: dict[str, Callable[[Flask], SearchBackend]] = {"whoosh": _whoosh}
+
+
+def init_app(app: Flask) -> None:
+    """Create the configured backend."""
+    name = app.config["SEARCH_BACKEND"]
+    if name not in REGISTRY:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"FINDER_SEARCH_BACKEND={name!r} is not available; choose from {', '.join(REGISTRY)}"
+        )
+    app.extensions["finder.search"] = REGISTRY[name](app)
+
+
+def get_backend(app: Flask | None = None) -> SearchBackend:
+    """Return the app's search backend."""
+    backend: SearchBackend = (app or current_app).extensions["finder.search"]
+    return backend
+
+
+def open_session(app: Flask) -> Session:
+    """Return a new database session for a backend's own reads."""
+    from ..db import get_database
+
+    return get_database(app).sessionmaker()

@@ -1,0 +1,126 @@
+"""The JSON API for patients' apps, partner sites and anyone who links to a search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from . import geo
+from .db import get_session
+from .geocode import get_geocoder
+from .listings import get_published, public_json
+from .openapi import openapi_document
+from .search import get_backend
+from .search.params import SearchParams, parse_params
+from .search.ranking import Decay
+from .search.service import Hit, SearchOutcome, search
+
+bp = Blueprint("api", __name__)
+
+
+def decay_from_config() -> Decay:
+    """Return the distance decay configured for ``sort=best``."""
+    return Decay(offset_km=geo.to_km(current_app.config["DECAY_OFFSET_MI"], "mi"),
+                 scale_km=geo.to_km(current_app.config["DECAY_SCALE_MI"], "mi"))
+
+
+def run_search(args: Any) -> SearchOutcome:
+    """Parse request arguments and search: the one function behind the API and the pages."""
+    params = parse_params(args)
+    return search(get_session(), get_backend(), get_geocoder(), params,
+                  default_country=current_app.config["DEFAULT_COUNTRY"],
+                  decay=decay_from_config())
+
+
+def hit_json(hit: Hit, unit: str) -> dict[str, Any]:
+    location, ranked = hit.location, hit.ranked
+    url = url_for("views.provider", location_id=location.id, _external=True)
+    return {
+        **public_json(location, url),
+        "distance": round(geo.from_km(ranked.candidate.distance_km, unit), 3),
+        "unit": unit,
+        "score": ranked.score,
+        "score_components": {
+            "text": round(ranked.candidate.text, 6),
+            "distance_decay": round(ranked.decay, 6),
+            "distance_km": round(ranked.candidate.distance_km, 3),
+        },
+        "matched_terms": ranked.candidate.matched_terms,
+    }
+
+
+def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
+    params, origin = outcome.params, outcome.origin
+    body: dict[str, Any] = {
+        "origin": {"lat": origin.lat, "lon": origin.lon, "label": origin.label,
+                   "precision": origin.precision, "source": origin.source,
+                   "country": origin.country},
+        "query": {"q": params.q, "radius": outcome.radius, "unit": outcome.unit,
+                  "sort": params.sort, "limit": params.limit, "offset": params.offset},
+        "total": outcome.total,
+        "results": [hit_json(hit, outcome.unit) for hit in outcome.hits],
+        "links": _links(params, outcome),
+    }
+    if outcome.did_you_mean:
+        body["did_you_mean"] = outcome.did_you_mean
+    if outcome.widened:
+        body["widened"] = outcome.widened
+    if outcome.suggestion:
+        body["suggestion"] = outcome.suggestion
+    return body
+
+
+def _links(params: SearchParams, outcome: SearchOutcome) -> dict[str, str]:
+    links = {"self": url_for("api.search_listings", **params.query_args(), _external=True)}
+    if params.offset + params.limit < outcome.total:
+        links["next"] = url_for("api.search_listings", _external=True,
+                                **params.query_args(offset=params.offset + params.limit))
+    if params.offset > 0:
+        links["prev"] = url_for("api.search_listings", _external=True,
+                                **params.query_args(offset=max(0, params.offset - params.limit)))
+    return links
+
+
+@bp.get("/api/v1/search")
+def search_listings() -> Response:
+    """Search providers near a postcode, city or point."""
+    outcome = run_search(request.args)
+    body = outcome_json(outcome)
+    response = jsonify(body)
+    # Ohana-style pagination headers beside the body's links.
+    response.headers["X-Total-Count"] = str(outcome.total)
+    response.headers["Link"] = ", ".join(
+        f'<{url}>; rel="{rel}"' for rel, url in body["links"].items()
+    )
+    return response
+
+
+@bp.get("/api/v1/listings/<int:location_id>")
+def get_listing(location_id: int) -> Response:
+    """Return one published listing."""
+    location = get_published(get_session(), location_id)
+    return jsonify(public_json(location, url_for("views.provider", location_id=location.id,
+                                                 _external=True)))
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi() -> Response:
+    """Return the OpenAPI 3 document of this API."""
+    return jsonify(openapi_document())
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Report whether the database and the search index answer."""
+    checks: dict[str, str] = {}
+    try:
+        get_session().execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except sa.exc.SQLAlchemyError as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["search_backend"] = get_backend().name
+    healthy = checks["database"] == "ok"
+    return jsonify({"status": "ok" if healthy else "error", "checks": checks}), (
+        200 if healthy else 503)

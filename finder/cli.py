@@ -1,0 +1,194 @@
+"""The ``finder`` command: set up, import, index, generate and serve the directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from . import migrate
+from .db import get_database, session_scope
+from .errors import FinderError
+from .geocode import get_geocoder
+from .importer import import_csv, read_rows
+from .models import Location
+from .search import get_backend
+
+MAX_REPORTED = 50
+
+
+def _create_app() -> Flask:
+    from . import create_app
+
+    return create_app()
+
+
+def _fail(error: FinderError) -> click.ClickException:
+    return click.ClickException(error.message)
+
+
+@click.command("init")
+def init_command() -> None:
+    """Create or upgrade the database schema and the search index."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    migrate.upgrade(get_database(app).engine)
+    applied = get_backend().catch_up()
+    click.echo(f"Database ready at {get_database(app).engine.url.render_as_string()}; "
+               f"index caught up ({applied} change(s) applied).")
+
+
+@click.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--format", "file_format", type=click.Choice(["csv"]), default="csv",
+              show_default=True, help="Format of FILE.")
+@click.option("--commit-every", type=click.IntRange(1), default=1000, show_default=True,
+              help="Rows per database transaction.")
+def import_command(file: TextIO, file_format: str, commit_every: int) -> None:
+    """Import listings from FILE; rows are matched on external_id, so reruns are safe."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    total_rows = _count_rows(file)
+    with session_scope(app) as session, click.progressbar(
+        length=total_rows, label="Importing", show_pos=True, file=click.get_text_stream("stderr")
+    ) as bar:
+
+        def committed(rows: int) -> None:
+            session.commit()
+            bar.update(rows)
+
+        try:
+            report = import_csv(session, get_geocoder(app), read_rows(file),
+                                default_country=app.config["DEFAULT_COUNTRY"],
+                                commit_every=commit_every, on_batch=committed)
+        except FinderError as exc:
+            raise _fail(exc) from exc
+    indexed = get_backend().catch_up()
+    click.echo(f"created {report.created}, updated {report.updated}, "
+               f"unchanged {report.unchanged}, rejected {len(report.rejected)}")
+    for rejected in report.rejected[:MAX_REPORTED]:
+        click.echo(f"  line {rejected.line} ({rejected.external_id or 'no external_id'}): "
+                   f"{rejected.reason}")
+    if len(report.rejected) > MAX_REPORTED:
+        click.echo(f"  ... and {len(report.rejected) - MAX_REPORTED} more rejected rows")
+    click.echo(f"indexed {indexed} change(s)")
+
+
+def _count_rows(file: TextIO) -> int:
+    if not file.seekable():
+        return 0
+    count = sum(1 for _ in file) - 1
+    file.seek(0)
+    return max(count, 0)
+
+
+@click.command("reindex")
+def reindex_command() -> None:
+    """Rebuild the search index from the database (never needed to recover from a crash)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with session_scope(app) as session:
+        total = session.scalar(sa.select(sa.func.count()).select_from(Location)) or 0
+    with click.progressbar(length=total, label="Indexing", show_pos=True,
+                           file=click.get_text_stream("stderr")) as bar:
+        count = get_backend().rebuild(progress=bar.update)
+    click.echo(f"indexed {count} published listing(s)")
+
+
+@click.command("generate")
+@click.option("--count", type=click.IntRange(1, 5_000_000), required=True,
+              help="How many listings to make.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Random seed; the same seed gives the same file.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True),
+              required=True, help="CSV file to write ('-' for standard output).")
+def generate_command(count: int, seed: int, output: TextIO) -> None:
+    """Write synthetic listings at real postcode centroids as an import CSV."""
+    from .generate import write_csv
+
+    written = write_csv(output, count, seed)
+    click.echo(f"wrote {written} listing(s)", err=True)
+
+
+def _serve(host: str, port: int, workers: int, timeout: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options = {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
+                       "accesslog": "-", "graceful_timeout": 10}
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Callable[..., Any]:
+            # Each worker builds its own app, so no database connection or index file
+            # handle is shared across a fork.
+            return _create_app()
+
+    Server().run()
+
+
+def _check_schema() -> None:
+    engine = get_database().engine
+    if not sa.inspect(engine).has_table("location"):
+        raise click.ClickException("The database has no tables yet: run `finder init` first.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes.")
+@click.option("--timeout", type=click.IntRange(1), default=30, show_default=True,
+              help="Seconds before a stuck worker is restarted.")
+def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
+    """Serve the directory with gunicorn (a production server, not the debug server)."""
+    _check_schema()
+    get_backend().catch_up()
+    _serve(host, port, workers, timeout)
+
+
+@click.command("demo")
+@click.option("--count", type=click.IntRange(1, 1_000_000), default=3000, show_default=True,
+              help="Listings in the demo directory (loaded once).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Load the demo directory but do not serve it.")
+@click.pass_context
+def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: int,
+                 no_serve: bool) -> None:
+    """Load a demo directory (once) and serve it."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ctx.invoke(init_command)
+    with session_scope(app) as session:
+        existing = session.scalar(sa.select(sa.func.count()).select_from(Location)) or 0
+    if existing == 0:
+        path = Path(app.config["DATA_DIR"]) / "demo-listings.csv"
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            ctx.invoke(generate_command, count=count, seed=1, output=handle)
+        with open(path, encoding="utf-8") as handle:
+            ctx.invoke(import_command, file=handle, file_format="csv", commit_every=1000)
+    else:
+        click.echo(f"demo directory already loaded ({existing} listings)")
+    if not no_serve:
+        click.echo(f"serving on http://{host}:{port}/")
+        _serve(host, port, workers, 30)
+
+
+@click.group(name="finder")
+@click.version_option(package_name="finder")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Run and manage a finder directory. Settings come from FINDER_* variables."""
+    try:
+        app = _create_app()
+    except FinderError as exc:
+        raise _fail(exc) from exc
+    ctx.with_resource(app.app_context())
+
+
+for _command in (init_command, import_command, reindex_command, generate_command,
+                 serve_command, demo_command):
+    main.add_command(_command)

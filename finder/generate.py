@@ -1,0 +1,177 @@
+"""Deterministic synthetic listings at real postcode centroids, for demos and benchmarks."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterator
+from datetime import date, timedelta
+from functools import cache
+from typing import IO
+
+import phonenumbers
+import zipcodes
+from countrystatecity_postal_codes.loaders import DataLoader
+
+from .validation import FIELDS
+
+# Share of listings per country in a generated directory.
+COUNTRY_WEIGHTS = {"US": 0.78, "CA": 0.08, "GB": 0.05, "AU": 0.06, "NZ": 0.03}
+REFERENCE_DATE = date(2026, 11, 1)  # fixed, so the same seed always gives the same file
+
+DRY_NEEDLING = ["Dry needling", "Trigger point dry needling", "Functional dry needling",
+                "Electrical dry needling", "Intramuscular stimulation (IMS)",
+                "Dry needling for athletes"]
+SERVICES = ["Manual therapy", "Sports rehabilitation", "Post-surgical rehabilitation",
+            "Cupping", "Instrument-assisted soft tissue mobilization", "Vestibular therapy",
+            "Pelvic floor therapy", "Kinesio taping", "Orthopedic physical therapy",
+            "Running gait analysis", "Aquatic therapy", "Spinal manipulation",
+            "Strength and conditioning", "Concussion management", "Massage therapy"]
+CONDITIONS = ["Low back pain", "Neck pain", "Sciatica", "Headaches", "Sports injuries",
+              "Plantar fasciitis", "Tennis elbow", "Shoulder pain", "Knee pain",
+              "TMJ disorders", "Whiplash", "Fibromyalgia", "Hip pain", "Myofascial pain",
+              "Frozen shoulder", "Shin splints", "Runner's knee", "Back pain",
+              "Migraine", "Golfer's elbow", "Achilles tendinopathy", "Chronic pain"]
+INSURANCE = {
+    "US": ["Aetna", "Blue Cross Blue Shield", "Cigna", "UnitedHealthcare", "Medicare",
+           "Humana", "Kaiser Permanente", "Tricare", "Medicaid"],
+    "CA": ["Sun Life", "Manulife", "Canada Life", "Green Shield", "Blue Cross"],
+    "GB": ["Bupa", "AXA Health", "Vitality", "Aviva", "WPA"],
+    "AU": ["Medibank", "Bupa", "HCF", "nib", "Australian Unity"],
+    "NZ": ["ACC", "Southern Cross", "nib", "AIA"],
+}
+EXTRA_LANGUAGES = {
+    "US": ["Spanish", "Spanish", "Spanish", "Mandarin", "Vietnamese", "Tagalog", "Korean",
+           "Russian", "Arabic"],
+    "CA": ["French", "French", "French", "Mandarin", "Punjabi", "Cantonese"],
+    "GB": ["Polish", "Urdu", "Punjabi", "Welsh"],
+    "AU": ["Mandarin", "Arabic", "Vietnamese", "Greek"],
+    "NZ": ["Māori", "Samoan", "Mandarin"],
+}
+SURNAMES = ["Garcia", "Nguyen", "Patel", "Smith", "Johnson", "Kim", "Martinez", "Brown",
+            "Lee", "Wilson", "Anderson", "Thompson", "Walker", "Rivera", "Chen", "Murphy",
+            "O'Brien", "Campbell", "Singh", "Okafor", "Novak", "Rossi", "Cohen", "Hughes"]
+NAME_PATTERNS = ["{city} Physical Therapy", "{surname} Sports & Spine", "{word} Motion PT",
+                 "{surname} Physical Therapy", "{word} Performance Rehab", "{city} Dry Needling Clinic",
+                 "{word} Movement Physio", "{surname} & {surname2} Physiotherapy",
+                 "{city} Spine & Sport", "{word} Health Physical Therapy"]
+WORDS = ["Summit", "Peak", "Core", "Kinetic", "Align", "Evolve", "Restore", "Balance",
+         "Momentum", "True North", "Bluebird", "Cedar", "Harbor", "Riverside", "Pinnacle"]
+STREETS = ["Main", "Oak", "Maple", "Cedar", "Park", "Lake", "Hill", "Church", "Elm", "King",
+           "Queen", "Station", "Market", "Mill", "Bridge", "High"]
+SUFFIXES = {"US": ["St", "Ave", "Blvd", "Rd", "Dr"], "CA": ["St", "Ave", "Rd"],
+            "GB": ["Street", "Road", "Lane"], "AU": ["Street", "Road", "Parade"],
+            "NZ": ["Street", "Road", "Terrace"]}
+HOURS = ["Mon-Fri 08:00-18:00", "Mon-Fri 07:00-19:00; Sat 08:00-12:00",
+         "Mon-Thu 07:30-18:30; Fri 07:30-15:00", "Mon,Wed,Fri 09:00-17:00; Tue,Thu 11:00-19:00",
+         "Mon-Sat 08:00-20:00", "Mon-Fri 06:30-19:00; Sat 08:00-14:00; Sun 09:00-13:00"]
+DESCRIPTIONS = [
+    "Our licensed physical therapists use {dn} alongside exercise and manual therapy to "
+    "relieve {c1} and {c2}.",
+    "A {kind} practice helping patients recover from {c1}. {dn} is offered by certified "
+    "clinicians after a full assessment.",
+    "We treat {c1}, {c2} and more with a hands-on approach that includes {dn}.",
+]
+
+
+@cache
+def _postcodes(country: str) -> list[tuple[str, float, float, str, str]]:
+    """Return (postcode, lat, lon, city, region) of every usable postcode in a country."""
+    if country == "US":
+        rows = [(z["zip_code"], float(z["lat"]), float(z["long"]), z["city"], z["state"])
+                for z in zipcodes.list_all() if z["zip_code_type"] == "STANDARD" and z["lat"]]
+    else:
+        rows = [(str(p["code"]), float(p["latitude"]), float(p["longitude"]),
+                 str(p.get("localityName") or "").split("(")[0].split(",")[0].strip(),
+                 str(p.get("stateCode") or ""))
+                for p in DataLoader.load_postcodes(country) if p.get("latitude") is not None]
+    return sorted(rows)
+
+
+def _phone(rng: random.Random, country: str) -> str:
+    prefixes = {"US": "+1", "CA": "+1", "GB": "+44", "AU": "+61", "NZ": "+64"}
+    for _ in range(200):
+        digits = {"US": 10, "CA": 10, "GB": 10, "AU": 9, "NZ": 8}[country]
+        if country == "CA":
+            national = rng.choice(["416", "604", "514", "403", "613"]) + "".join(
+                rng.choice("23456789") + str(rng.randrange(10 ** 6)).zfill(6))
+        else:
+            national = rng.choice("23456789") + str(rng.randrange(10 ** (digits - 1))).zfill(
+                digits - 1)
+        number = phonenumbers.parse(prefixes[country] + national)
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    raise RuntimeError(f"could not make a valid phone number for {country}")
+
+
+def _npi(rng: random.Random) -> str:
+    body = "1" + "".join(str(rng.randrange(10)) for _ in range(8))
+    for check in range(10):
+        digits = [int(d) for d in "80840" + body + str(check)]
+        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2)
+                    for i, d in enumerate(reversed(digits)))
+        if total % 10 == 0:
+            return body + str(check)
+    raise AssertionError("a Luhn check digit always exists")
+
+
+def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
+    """Yield ``count`` CSV rows; the same seed always yields the same rows."""
+    rng = random.Random(seed)
+    countries = list(COUNTRY_WEIGHTS)
+    weights = list(COUNTRY_WEIGHTS.values())
+    for i in range(count):
+        country = rng.choices(countries, weights)[0]
+        postcode, lat, lon, city, region = rng.choice(_postcodes(country))
+        city = city.title() if city.isupper() else city
+        name = rng.choice(NAME_PATTERNS).format(
+            city=city, surname=rng.choice(SURNAMES), surname2=rng.choice(SURNAMES),
+            word=rng.choice(WORDS))
+        if country != "US":
+            name = name.replace("Physical Therapy", "Physiotherapy").replace(" PT", " Physio")
+        dry_needling = rng.choice(DRY_NEEDLING)
+        services = [dry_needling, *rng.sample(SERVICES, rng.randint(2, 5))]
+        conditions = rng.sample(CONDITIONS, rng.randint(2, 6))
+        languages = ["English"]
+        if rng.random() < 0.35:
+            languages.append(rng.choice(EXTRA_LANGUAGES[country]))
+        exact = rng.random() < 0.8  # the rest are placed at their postcode centroid
+        row = {
+            "external_id": f"gen-{seed}-{i:07d}",
+            "name": name,
+            "address_1": f"{rng.randint(1, 9999)} {rng.choice(STREETS)} {rng.choice(SUFFIXES[country])}",
+            "address_2": rng.choice(["", "", "", f"Suite {rng.randint(100, 500)}"]),
+            "city": city,
+            "region": region,
+            "postcode": postcode,
+            "country": country,
+            "latitude": f"{lat + rng.uniform(-0.01, 0.01):.6f}" if exact else "",
+            "longitude": f"{lon + rng.uniform(-0.01, 0.01):.6f}" if exact else "",
+            "phone": _phone(rng, country),
+            "website": f"https://{''.join(ch for ch in name.lower() if ch.isalnum())[:30]}.example",
+            "email": "",
+            "services": "; ".join(services),
+            "conditions": "; ".join(conditions),
+            "insurance": "; ".join([*rng.sample(INSURANCE[country], rng.randint(1, 4)), "Self-pay"]),
+            "languages": "; ".join(dict.fromkeys(languages)),
+            "hours": rng.choice(HOURS),
+            "telehealth": "true" if rng.random() < 0.3 else "false",
+            "accepting_new_patients": "true" if rng.random() < 0.85 else "false",
+            "npi": _npi(rng) if country == "US" else "",
+            "description": rng.choice(DESCRIPTIONS).format(
+                dn=dry_needling.lower(), c1=conditions[0].lower(), c2=conditions[-1].lower(),
+                kind=rng.choice(["sports", "family", "orthopedic", "community"])),
+            "last_verified": (REFERENCE_DATE - timedelta(days=rng.randint(0, 400))).isoformat(),
+        }
+        yield row
+
+
+def write_csv(handle: IO[str], count: int, seed: int = 1) -> int:
+    """Write generated listings as an import CSV; return the row count."""
+    writer = csv.DictWriter(handle, fieldnames=[*FIELDS, "last_verified"])
+    writer.writeheader()
+    written = 0
+    for row in listings(count, seed):
+        writer.writerow(row)
+        written += 1
+    return written

@@ -1,0 +1,42 @@
+"""Turn every error into a clear answer: JSON under /api and /healthz, a page elsewhere."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .errors import FinderError
+
+_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+          429: "rate_limited", 500: "internal_error"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/healthz"))
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response | str, int]:
+    """Return the JSON error body of the API, or the HTML error page."""
+    if wants_json():
+        return jsonify({"error": {"code": code, "message": message}}), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(FinderError)
+    def _finder_error(exc: FinderError) -> tuple[Response | str, int]:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
+        status = exc.code or 500
+        code = _CODES.get(status, "http_error")
+        message = exc.description or "The request could not be answered."
+        if status == 429:
+            message = f"Too many requests: the limit is {exc.description}. Try again shortly."
+        return error_response(status, code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response | str, int]:
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", "Something went wrong on our side.")

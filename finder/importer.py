@@ -1,0 +1,183 @@
+"""Bulk import of listings from CSV, idempotent on ``external_id``.
+
+Every row is checked on its own: a bad row is reported with its line number and reason and
+skipped, and never stops the good rows from being imported.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from .errors import FinderError, GeocodingError, InvalidInput
+from .geocode import GeocoderChain
+from .geocode.gazetteer import timezone_at
+from .models import Location, Organization, Source, Status
+from .validation import EXTRA_FIELDS, FIELDS, listing_fields
+
+REQUIRED = ("external_id", "name")
+
+
+@dataclass
+class Rejected:
+    line: int
+    external_id: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.created + self.updated + self.unchanged + len(self.rejected)
+
+
+class CsvFormatError(FinderError):
+    """The file as a whole cannot be read (wrong header, not CSV)."""
+
+    code = "invalid_csv"
+    status = 400
+
+
+def read_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number, row) after checking the header; raise CsvFormatError if unusable."""
+    reader = csv.DictReader(handle)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    if not header:
+        raise CsvFormatError("The file is empty; expected a header row naming the columns.")
+    unknown = [name for name in header if name not in FIELDS and name not in EXTRA_FIELDS]
+    if unknown:
+        raise CsvFormatError(
+            f"Unknown column(s): {', '.join(unknown)}. Allowed columns: {', '.join(FIELDS)}."
+        )
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise CsvFormatError(f"Missing required column(s): {', '.join(missing)}.")
+    reader.fieldnames = header
+    for row in reader:
+        extra = row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
+        if extra:
+            row["__extra__"] = ",".join(str(cell) for cell in extra)
+        yield reader.line_num, row
+
+
+def locate(fields: dict[str, Any], geocoder: GeocoderChain) -> dict[str, Any]:
+    """Fill in coordinates, their precision and source, and the timezone."""
+    if fields["latitude"] is not None:
+        lat, lon = fields["latitude"], fields["longitude"]
+        precision, source = "point", "provided"
+    else:
+        place = geocoder.postcode(fields["postcode"], fields["country"])
+        lat, lon, precision, source = place.lat, place.lon, place.precision, place.source
+    return {**fields, "latitude": lat, "longitude": lon, "geocode_precision": precision,
+            "geocode_source": source, "timezone": timezone_at(lat, lon)}
+
+
+class Importer:
+    """Create or update locations from checked rows, within the caller's transaction."""
+
+    def __init__(self, session: Session, geocoder: GeocoderChain, default_country: str,
+                 source: Source = Source.IMPORT) -> None:
+        self.session = session
+        self.geocoder = geocoder
+        self.default_country = default_country
+        self.source = source
+        self.report = ImportReport()
+        self._organizations: dict[str, Organization] = {}
+        self._seen: dict[str, int] = {}
+
+    def add(self, line: int, row: dict[str, str]) -> None:
+        """Import one row, or record why it was rejected."""
+        external_id = (row.get("external_id") or "").strip()
+        try:
+            if "__extra__" in row:
+                raise InvalidInput("row has more cells than the header has columns")
+            if not external_id:
+                raise InvalidInput("external_id: is required")
+            if external_id in self._seen:
+                raise InvalidInput(
+                    f"external_id: {external_id!r} already appeared on line {self._seen[external_id]}"
+                )
+            fields = locate(listing_fields(row, self.default_country), self.geocoder)
+        except (InvalidInput, GeocodingError) as exc:
+            self.report.rejected.append(Rejected(line, external_id, exc.message))
+            return
+        self._seen[external_id] = line
+        self._upsert(fields)
+
+    def _organization(self, name: str, fields: dict[str, Any]) -> Organization:
+        key = name.casefold()
+        organization = self._organizations.get(key)
+        if organization is None:
+            organization = self.session.scalar(
+                sa.select(Organization).where(sa.func.lower(Organization.name) == name.lower())
+                .limit(1)
+            )
+        if organization is None:
+            organization = Organization(name=name, website=fields["website"],
+                                        phone=fields["phone"])
+            self.session.add(organization)
+        self._organizations[key] = organization
+        return organization
+
+    def _upsert(self, fields: dict[str, Any]) -> None:
+        location = self.session.scalar(
+            sa.select(Location).where(Location.external_id == fields["external_id"])
+        )
+        if location is None:
+            location = Location(**fields, organization=self._organization(fields["name"], fields),
+                                source=self.source, status=Status.PUBLISHED)
+            self.session.add(location)
+            self.report.created += 1
+            return
+        if fields["last_verified"] is None:
+            del fields["last_verified"]  # a file without dates keeps the ones on record
+        changed = False
+        for name, value in fields.items():
+            if getattr(location, name) != value:
+                setattr(location, name, value)
+                changed = True
+        if changed:
+            self.report.updated += 1
+        else:
+            self.report.unchanged += 1
+
+
+def import_csv(
+    session: Session,
+    geocoder: GeocoderChain,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    default_country: str,
+    commit_every: int = 1000,
+    on_batch: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import rows, calling ``on_batch(rows_done)`` after every ``commit_every`` rows.
+
+    The caller's ``on_batch`` commits, so a crash loses at most the batch in flight and a
+    rerun is idempotent.
+    """
+    importer = Importer(session, geocoder, default_country)
+    pending = 0
+    for line, row in rows:
+        importer.add(line, row)
+        pending += 1
+        if pending >= commit_every:
+            session.flush()
+            if on_batch:
+                on_batch(pending)
+            pending = 0
+    session.flush()
+    if on_batch:
+        on_batch(pending)
+    return importer.report

@@ -1,0 +1,361 @@
+"""The embedded search backend: a Whoosh index derived from the database.
+
+The index holds one document per published location plus a ``__meta__`` document recording the
+highest ``IndexChange.seq`` applied, committed atomically with the documents. Any process can
+catch the index up from the change record; Whoosh allows one writer, so a process that cannot
+take the lock leaves the work to the one that holds it. Searchers reopen when another process
+commits a new index generation.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from whoosh import index, query, writing
+from whoosh.analysis import CharsetFilter, RegexTokenizer
+from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.index import LockError
+from whoosh.searching import Searcher
+from whoosh.support.charset import accent_map
+
+from .. import geo
+from ..db import get_database
+from ..errors import SearchUnavailable
+from ..hours import is_open
+from ..models import IndexChange, Location, Status
+from . import Matches, MatchQuery
+from .query import Concept, analyze, analyzer, with_corrections
+from .ranking import Candidate, text_relevance
+
+META_ID = "__meta__"
+TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
+REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
+CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
+BATCH = 2000
+
+
+def schema() -> Schema:
+    text = analyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        **{name: TEXT(analyzer=text, phrase=True) for name in TEXT_FIELDS},
+        # Unstemmed words of every text field, for spelling corrections.
+        spell=TEXT(analyzer=RegexTokenizer() | CharsetFilter(accent_map), phrase=False),
+        insurance=KEYWORD(lowercase=True, commas=True),
+        language=KEYWORD(lowercase=True, commas=True),
+        telehealth=BOOLEAN,
+        accepting=BOOLEAN,
+        lat=NUMERIC(float, stored=True),
+        lon=NUMERIC(float, stored=True),
+        tokens=STORED,  # analysed text fields, for the shared relevance function
+        hours=STORED,
+        timezone=STORED,
+        applied_seq=STORED,
+    )
+
+
+def place_text(location: Location) -> str:
+    return f"{location.city} {location.region}"
+
+
+def text_fields(location: Location) -> dict[str, str]:
+    """Return the searchable text of a location, field by field."""
+    names = [location.name]
+    if location.organization.name != location.name:
+        names.append(location.organization.name)
+    return {
+        "name": " ".join(names),
+        "services": " ; ".join(location.services),
+        "conditions": " ; ".join(location.conditions),
+        "description": location.description,
+        "place": place_text(location),
+    }
+
+
+def document(location: Location) -> dict[str, Any]:
+    """Return the index document of a published location."""
+    texts = text_fields(location)
+    return {
+        "id": str(location.id),
+        **texts,
+        "spell": " ".join(texts.values()).lower(),
+        "insurance": ",".join(i.lower() for i in location.insurance),
+        "language": ",".join(lang.lower() for lang in location.languages),
+        "telehealth": location.telehealth,
+        "accepting": location.accepting_new_patients,
+        "lat": location.latitude,
+        "lon": location.longitude,
+        "tokens": {name: analyze(text) for name, text in texts.items() if text},
+        "hours": location.hours,
+        "timezone": location.timezone,
+    }
+
+
+@dataclass
+class _Snapshot:
+    """A searcher and the per-generation arrays built from it."""
+
+    searcher: Searcher
+    docnums: np.ndarray
+    lats: np.ndarray
+    lons: np.ndarray
+    stored: dict[int, dict[str, Any]]
+    applied_seq: int
+
+
+class WhooshBackend:
+    name = "whoosh"
+
+    def __init__(self, path: Path, sessions: sessionmaker[Session]) -> None:
+        self.path = path
+        self._sessions = sessions
+        self._lock = threading.RLock()
+        self._snapshot: _Snapshot | None = None
+        self._checked_at = 0.0
+        self._caught_up_at = 0.0
+        self._ix = self._open_or_create()
+
+    @classmethod
+    def from_app(cls, app: Flask) -> WhooshBackend:
+        """Open (or create) the index in the app's data folder."""
+        return cls(Path(app.config["DATA_DIR"]) / "index", get_database(app).sessionmaker)
+
+    @contextmanager
+    def _creation_lock(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path.parent / "index.create.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # several workers may start at once
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _open_or_create(self) -> index.Index:
+        with self._creation_lock():
+            if index.exists_in(str(self.path)):
+                return index.open_dir(str(self.path))
+            ix = index.create_in(str(self.path), schema())
+            with ix.writer() as writer:
+                writer.add_document(id=META_ID, applied_seq=0)
+            return ix
+
+    def close(self) -> None:
+        with self._lock:
+            if self._snapshot is not None:
+                self._snapshot.searcher.close()
+                self._snapshot = None
+            self._ix.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _current(self) -> _Snapshot:
+        """Return the snapshot, reopening it if another commit made it stale."""
+        with self._lock:
+            now = time.monotonic()
+            snapshot = self._snapshot
+            if snapshot is None:
+                self._snapshot = snapshot = self._load(self._ix.searcher())
+            elif now - self._checked_at >= REFRESH_INTERVAL:
+                self._checked_at = now
+                if not snapshot.searcher.up_to_date():
+                    fresh = snapshot.searcher.refresh()
+                    self._snapshot = snapshot = self._load(fresh)
+            return snapshot
+
+    def _load(self, searcher: Searcher) -> _Snapshot:
+        docnums, lats, lons = [], [], []
+        stored: dict[int, dict[str, Any]] = {}
+        applied_seq = 0
+        for docnum, fields in searcher.reader().iter_docs():
+            if fields["id"] == META_ID:
+                applied_seq = int(fields["applied_seq"])
+                continue
+            docnums.append(docnum)
+            lats.append(fields["lat"])
+            lons.append(fields["lon"])
+            stored[docnum] = fields
+        return _Snapshot(searcher, np.array(docnums, dtype=np.int64), np.array(lats),
+                         np.array(lons), stored, applied_seq)
+
+    def match(self, request: MatchQuery) -> Matches:
+        if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
+            self.catch_up()
+        snapshot = self._current()
+        searcher = snapshot.searcher
+        docnums = snapshot.docnums
+        if request.radius_km is not None and len(docnums):
+            rough = geo.haversine_km(request.lat, request.lon, snapshot.lats, snapshot.lons)
+            docnums = docnums[rough <= request.radius_km * geo.PREFILTER_SLACK + 0.1]
+        wanted = set(docnums.tolist())
+
+        concepts, corrections = self._correct(searcher, request.concepts)
+        if concepts:
+            wanted &= set(searcher.docs_for_query(_concepts_query(concepts)))
+        filters = _filter_queries(request)
+        if filters and wanted:
+            wanted &= set(searcher.docs_for_query(query.And(filters)))
+
+        candidates = []
+        for docnum in wanted:
+            fields = snapshot.stored[docnum]
+            opens = request.filters.open_at
+            if opens is not None and not is_open(fields["hours"], fields["timezone"], opens):
+                continue
+            distance = geo.geodesic_km(request.lat, request.lon, fields["lat"], fields["lon"])
+            if request.radius_km is not None and distance > request.radius_km:
+                continue
+            relevance = text_relevance(concepts, fields["tokens"])
+            if relevance is None:  # e.g. a phrase that only spanned two list items
+                continue
+            candidates.append(Candidate(int(fields["id"]), distance, *relevance))
+        return Matches(candidates, corrections)
+
+    def _correct(self, searcher: Searcher, concepts: list[Concept]
+                 ) -> tuple[list[Concept], dict[str, str]]:
+        """Add spelling corrections to one-word concepts that no listing contains."""
+        reader = searcher.reader()
+        corrected, corrections = [], {}
+        for concept in concepts:
+            known = any(
+                reader.doc_frequency(name, alt.tokens[0]) for alt in concept.alternatives
+                for name in TEXT_FIELDS if len(alt.tokens) == 1
+            )
+            if concept.is_single_word and not known and len(concept.text) >= 4:
+                distance = 1 if len(concept.text) <= 6 else 2
+                words = sorted(
+                    reader.terms_within("spell", concept.text.lower(), distance, prefix=1),
+                    key=lambda w: (-reader.doc_frequency("spell", w), w),
+                )[:3]
+                fixes = [(w, analyze(w)[0]) for w in words if analyze(w)]
+                if fixes:
+                    concept = with_corrections(concept, fixes)
+                    corrections[concept.text] = fixes[0][0]
+            corrected.append(concept)
+        return corrected, corrections
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Apply the changes recorded after the index's ``applied_seq``."""
+        self._caught_up_at = time.monotonic()
+        with self._sessions() as session:
+            newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+            if newest <= self._current().applied_seq:
+                return 0
+            try:
+                writer = self._ix.writer(timeout=0.5)
+            except LockError:
+                return 0  # another process is writing and will apply these changes
+            try:
+                applied = _applied_seq(writer.searcher())
+                if applied >= newest:
+                    writer.cancel()
+                    return 0
+                ids = session.scalars(
+                    sa.select(IndexChange.location_id)
+                    .where(IndexChange.seq > applied, IndexChange.seq <= newest).distinct()
+                ).all()
+                for batch in _chunks(list(ids), BATCH):
+                    for location in _locations(session, batch):
+                        _write(writer, location)
+                writer.update_document(id=META_ID, applied_seq=newest)
+                writer.commit()
+            except BaseException:
+                writer.cancel()
+                raise
+        with self._lock:
+            self._checked_at = 0.0  # make the next search reopen the new generation
+        return len(ids)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Replace the whole index with the published locations of the database."""
+        with self._sessions() as session:
+            newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+            try:
+                writer = self._ix.writer(timeout=60.0)
+            except LockError as exc:
+                raise SearchUnavailable("The search index is locked by another process.") from exc
+            count = 0
+            try:
+                writer.add_document(id=META_ID, applied_seq=newest)
+                ids = session.scalars(
+                    sa.select(Location.id).where(Location.status == Status.PUBLISHED)
+                    .order_by(Location.id)
+                ).all()
+                for batch in _chunks(list(ids), BATCH):
+                    for location in _locations(session, batch):
+                        writer.add_document(**document(location))
+                        count += 1
+                    if progress:
+                        progress(len(batch))
+                # CLEAR swaps the new segment in for the old ones in one atomic commit.
+                writer.commit(mergetype=writing.CLEAR)
+            except BaseException:
+                writer.cancel()
+                raise
+        with self._lock:
+            self._checked_at = 0.0
+        return count
+
+
+def _applied_seq(searcher: Searcher) -> int:
+    fields = searcher.document(id=META_ID)
+    return int(fields["applied_seq"]) if fields else 0
+
+
+def _write(writer: writing.IndexWriter, location: Location) -> None:
+    if location.status == Status.PUBLISHED:
+        writer.update_document(**document(location))
+    else:
+        writer.delete_by_term("id", str(location.id))
+
+
+def _locations(session: Session, ids: list[int]) -> Iterable[Location]:
+    return session.scalars(
+        sa.select(Location).where(Location.id.in_(ids)).options(selectinload(Location.organization))
+    )
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _concepts_query(concepts: list[Concept]) -> query.Query:
+    """Every concept must match in some field through one of its alternatives."""
+    clauses = []
+    for concept in concepts:
+        options: list[query.Query] = []
+        for alternative in concept.alternatives:
+            for name in TEXT_FIELDS:
+                if len(alternative.tokens) == 1:
+                    options.append(query.Term(name, alternative.tokens[0]))
+                else:
+                    options.append(query.Phrase(name, list(alternative.tokens)))
+        clauses.append(query.Or(options))
+    return query.And(clauses)
+
+
+def _filter_queries(request: MatchQuery) -> list[query.Query]:
+    f = request.filters
+    clauses: list[query.Query] = []
+    if f.telehealth is not None:
+        clauses.append(query.Term("telehealth", f.telehealth))
+    if f.accepting_new_patients is not None:
+        clauses.append(query.Term("accepting", f.accepting_new_patients))
+    if f.insurance:
+        clauses.append(query.Term("insurance", f.insurance.strip().lower()))
+    if f.language:
+        clauses.append(query.Term("language", f.language.strip().lower()))
+    return clauses
