@@ -1,0 +1,39 @@
+# The quick start is two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+SYSTEM_PACKAGES := chromium postgresql postgresql-15-postgis-3
+
+.PHONY: run test lint install system-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Chromium (browser tests) and PostgreSQL+PostGIS come from Debian packages; only root can
+# install them, and nothing is installed when they are already present.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
+run: install
+	$(BIN)/finder demo --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check finder tests
+	$(BIN)/mypy
+
+test: install system-deps lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

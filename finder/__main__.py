@@ -1,0 +1,5 @@
+"""Allow ``python -m finder``."""
+
+from finder.cli import main
+
+main()
