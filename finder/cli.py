@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,7 +53,7 @@ def import_command(file: TextIO, file_format: str, commit_every: int) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     total_rows = _count_rows(file)
     with session_scope(app) as session, click.progressbar(
-        length=total_rows, label="Importing", show_pos=True, file=click.get_text_stream("stderr")
+        length=total_rows, label="Importing", show_pos=True, file=sys.stderr
     ) as bar:
 
         def committed(rows: int) -> None:
@@ -91,7 +92,7 @@ def reindex_command() -> None:
     with session_scope(app) as session:
         total = session.scalar(sa.select(sa.func.count()).select_from(Location)) or 0
     with click.progressbar(length=total, label="Indexing", show_pos=True,
-                           file=click.get_text_stream("stderr")) as bar:
+                           file=sys.stderr) as bar:
         count = get_backend().rebuild(progress=bar.update)
     click.echo(f"indexed {count} published listing(s)")
 

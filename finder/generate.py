@@ -10,9 +10,9 @@ from functools import cache
 from typing import IO
 
 import phonenumbers
-import zipcodes
 from countrystatecity_postal_codes.loaders import DataLoader
 
+from .geocode.gazetteer import us_zip_rows
 from .validation import FIELDS
 
 # Share of listings per country in a generated directory.
@@ -52,7 +52,8 @@ SURNAMES = ["Garcia", "Nguyen", "Patel", "Smith", "Johnson", "Kim", "Martinez", 
             "Lee", "Wilson", "Anderson", "Thompson", "Walker", "Rivera", "Chen", "Murphy",
             "O'Brien", "Campbell", "Singh", "Okafor", "Novak", "Rossi", "Cohen", "Hughes"]
 NAME_PATTERNS = ["{city} Physical Therapy", "{surname} Sports & Spine", "{word} Motion PT",
-                 "{surname} Physical Therapy", "{word} Performance Rehab", "{city} Dry Needling Clinic",
+                 "{surname} Physical Therapy", "{word} Performance Rehab",
+                 "{city} Dry Needling Clinic",
                  "{word} Movement Physio", "{surname} & {surname2} Physiotherapy",
                  "{city} Spine & Sport", "{word} Health Physical Therapy"]
 WORDS = ["Summit", "Peak", "Core", "Kinetic", "Align", "Evolve", "Restore", "Balance",
@@ -79,7 +80,7 @@ def _postcodes(country: str) -> list[tuple[str, float, float, str, str]]:
     """Return (postcode, lat, lon, city, region) of every usable postcode in a country."""
     if country == "US":
         rows = [(z["zip_code"], float(z["lat"]), float(z["long"]), z["city"], z["state"])
-                for z in zipcodes.list_all() if z["zip_code_type"] == "STANDARD" and z["lat"]]
+                for z in us_zip_rows() if z["zip_code_type"] == "STANDARD" and z["lat"]]
     else:
         rows = [(str(p["code"]), float(p["latitude"]), float(p["longitude"]),
                  str(p.get("localityName") or "").split("(")[0].split(",")[0].strip(),
@@ -139,7 +140,8 @@ def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
         row = {
             "external_id": f"gen-{seed}-{i:07d}",
             "name": name,
-            "address_1": f"{rng.randint(1, 9999)} {rng.choice(STREETS)} {rng.choice(SUFFIXES[country])}",
+            "address_1": " ".join([str(rng.randint(1, 9999)), rng.choice(STREETS),
+                                   rng.choice(SUFFIXES[country])]),
             "address_2": rng.choice(["", "", "", f"Suite {rng.randint(100, 500)}"]),
             "city": city,
             "region": region,
@@ -152,7 +154,8 @@ def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
             "email": "",
             "services": "; ".join(services),
             "conditions": "; ".join(conditions),
-            "insurance": "; ".join([*rng.sample(INSURANCE[country], rng.randint(1, 4)), "Self-pay"]),
+            "insurance": "; ".join(
+                [*rng.sample(INSURANCE[country], rng.randint(1, 4)), "Self-pay"]),
             "languages": "; ".join(dict.fromkeys(languages)),
             "hours": rng.choice(HOURS),
             "telehealth": "true" if rng.random() < 0.3 else "false",

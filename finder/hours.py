@@ -79,7 +79,8 @@ def format_hours(hours: dict[str, Any]) -> list[tuple[str, str]]:
     for day in [*DAYS, None]:
         if run and (day is None or hours.get(day) != hours.get(run[0]) or day not in hours):
             times = hours[run[0]]
-            label = DAY_NAMES[run[0]] if len(run) == 1 else f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}"
+            first, last = DAY_NAMES[run[0]], DAY_NAMES[run[-1]]
+            label = first if len(run) == 1 else f"{first}-{last}"
             rows.append((label, ", ".join(f"{a}-{b}" for a, b in times) if times else "Closed"))
             run = []
         if day is not None and day in hours:

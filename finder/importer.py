@@ -65,7 +65,7 @@ def read_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
         raise CsvFormatError(f"Missing required column(s): {', '.join(missing)}.")
     reader.fieldnames = header
     for row in reader:
-        extra = row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
+        extra = row.pop(None, None)  # cells beyond the header
         if extra:
             row["__extra__"] = ",".join(str(cell) for cell in extra)
         yield reader.line_num, row
@@ -105,8 +105,9 @@ class Importer:
             if not external_id:
                 raise InvalidInput("external_id: is required")
             if external_id in self._seen:
+                first_line = self._seen[external_id]
                 raise InvalidInput(
-                    f"external_id: {external_id!r} already appeared on line {self._seen[external_id]}"
+                    f"external_id: {external_id!r} already appeared on line {first_line}"
                 )
             fields = locate(listing_fields(row, self.default_country), self.geocoder)
         except (InvalidInput, GeocodingError) as exc:

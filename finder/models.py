@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy import orm
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -61,6 +61,12 @@ class Source(enum.StrEnum):
     SELF_SUBMITTED = "self-submitted"
     NPPES = "nppes"
     DEMO = "demo"
+
+
+def _string_enum(enum_class: type[enum.StrEnum]) -> sa.Enum:
+    """Store an enum as its values in a VARCHAR, the same on SQLite and PostgreSQL."""
+    return sa.Enum(enum_class, native_enum=False, length=20,
+                   values_callable=lambda members: [member.value for member in members])
 
 
 class Organization(Base):
@@ -117,15 +123,9 @@ class Location(Base):
     telehealth: Mapped[bool] = mapped_column(default=False)
     accepting_new_patients: Mapped[bool] = mapped_column(default=True)
 
-    status: Mapped[Status] = mapped_column(
-        sa.Enum(Status, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=Status.PUBLISHED,
-        index=True,
-    )
-    source: Mapped[Source] = mapped_column(
-        sa.Enum(Source, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=Source.IMPORT,
-    )
+    status: Mapped[Status] = mapped_column(_string_enum(Status), default=Status.PUBLISHED,
+                                           index=True)
+    source: Mapped[Source] = mapped_column(_string_enum(Source), default=Source.IMPORT)
     last_verified: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

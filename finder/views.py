@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
+from . import geo
 from .api import run_search
 from .db import get_session
 from .errors import FinderError
 from .hours import format_hours, is_open
 from .listings import address_lines, get_published
-from . import geo
 from .search.params import MAX_RADIUS_KM, SearchParams
 
 bp = Blueprint("views", __name__)

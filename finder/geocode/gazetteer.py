@@ -12,6 +12,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Any
 
 import countrystatecity_postal_codes as csc
 import zipcodes
@@ -23,7 +24,9 @@ from . import Place
 
 SOURCE = "gazetteer"
 _US_ZIP = re.compile(r"^(\d{5})(?:[-\s]?\d{4})?$")
-_CA_POSTCODE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])(?:\s*\d[ABCEGHJ-NPRSTV-Z]\d)?$")
+_CA_POSTCODE = re.compile(
+    r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])(?:\s*\d[ABCEGHJ-NPRSTV-Z]\d)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,13 @@ class _Entry:
     city: str
     region: str
     timezone: str | None = None
+
+
+@cache
+def us_zip_rows() -> list[dict[str, Any]]:
+    """Return every row of the ``zipcodes`` package."""
+    rows: list[dict[str, Any]] = zipcodes.list_all()  # type: ignore[no-untyped-call]
+    return rows
 
 
 @cache
@@ -60,7 +70,7 @@ class Gazetteer:
     @cached_property
     def _us(self) -> dict[str, _Entry]:
         entries = {}
-        for row in zipcodes.list_all():
+        for row in us_zip_rows():
             if not row["lat"]:
                 continue
             entries[row["zip_code"]] = _Entry(
@@ -74,7 +84,7 @@ class Gazetteer:
         # A ZIP's own city comes before ZIPs that merely accept the name as a mailing city.
         primary: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
         accepted: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-        for row in zipcodes.list_all():
+        for row in us_zip_rows():
             if row["lat"] and row["zip_code_type"] == "STANDARD":
                 entry = self._us[row["zip_code"]]
                 primary[(row["city"].upper(), row["state"])].append(entry)
@@ -201,7 +211,8 @@ def _country_entries(country: str) -> dict[str, _Entry]:
 
 def _locality_matches(entries: dict[str, _Entry], city: str, region: str) -> list[_Entry]:
     wanted = city.casefold()
-    in_region = [e for e in entries.values() if not region or e.region.casefold() == region.casefold()]
+    region = region.casefold()
+    in_region = [e for e in entries.values() if not region or e.region.casefold() == region]
     exact = [e for e in in_region if e.city.casefold() == wanted]
     if exact:
         return exact

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .. import geo
 from ..errors import InvalidInput
@@ -39,7 +40,7 @@ class SearchParams:
     language: str = ""
     open_now: bool = False
 
-    def query_args(self, **changes: object) -> dict[str, str]:
+    def query_args(self, **changes: object) -> dict[str, Any]:
         """Return the non-default parameters as query-string arguments (for links)."""
         values = {**self.__dict__, **changes}
         args = {}
