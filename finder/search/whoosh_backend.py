@@ -122,6 +122,7 @@ class WhooshBackend:
         self._sessions = sessions
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
+        self._retired: _Snapshot | None = None
         self._checked_at = 0.0
         self._caught_up_at = 0.0
         self._ix = self._open_or_create()
@@ -152,9 +153,10 @@ class WhooshBackend:
 
     def close(self) -> None:
         with self._lock:
-            if self._snapshot is not None:
-                self._snapshot.searcher.close()
-                self._snapshot = None
+            for snapshot in (self._snapshot, self._retired):
+                if snapshot is not None:
+                    snapshot.searcher.close()
+            self._snapshot = self._retired = None
             self._ix.close()
 
     # -- reading ---------------------------------------------------------------------------
@@ -169,9 +171,17 @@ class WhooshBackend:
             elif now - self._checked_at >= REFRESH_INTERVAL:
                 self._checked_at = now
                 if not snapshot.searcher.up_to_date():
-                    fresh = snapshot.searcher.refresh()
-                    self._snapshot = snapshot = self._load(fresh)
+                    # A new searcher, not refresh(): refresh() reuses segment readers and
+                    # keeps their old deletions, so deleted listings would linger.
+                    self._retire(snapshot)
+                    self._snapshot = snapshot = self._load(self._ix.searcher())
             return snapshot
+
+    def _retire(self, snapshot: _Snapshot) -> None:
+        """Close the snapshot retired before this one; a search may still use this one."""
+        if self._retired is not None:
+            self._retired.searcher.close()
+        self._retired = snapshot
 
     def _load(self, searcher: Searcher) -> _Snapshot:
         docnums, lats, lons = [], [], []

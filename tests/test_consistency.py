@@ -1,0 +1,116 @@
+"""The index is derived from the database and catches up after any crash or other process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+
+from finder import create_app
+from finder.db import session_scope
+from finder.models import Location, Status
+from finder.search import MatchQuery, get_backend
+from tests.conftest import AUSTIN, load, row
+
+
+def indexed_ids(app: Flask) -> set[int]:
+    matches = get_backend(app).match(MatchQuery(AUSTIN[0], AUSTIN[1], None))
+    return {candidate.id for candidate in matches.candidates}
+
+
+def published_ids(app: Flask) -> set[int]:
+    with session_scope(app) as session:
+        return set(session.scalars(
+            sa.select(Location.id).where(Location.status == Status.PUBLISHED)))
+
+
+def test_change_committed_but_never_indexed_is_caught_up(app: Flask, data_dir: Path) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN)])
+    with session_scope(app) as session:  # commit, then "crash" before the index write
+        session.scalars(sa.select(Location)).one().name = "Alpha Physio"
+        session.add(Location(**{**_minimal(), "external_id": "b", "name": "Beta PT"},
+                             organization=session.scalars(sa.select(Location)).one().organization))
+        session.commit()
+    restarted = create_app({"DATA_DIR": str(data_dir)})
+    assert indexed_ids(restarted) == published_ids(app) == {1, 2}
+    hits = restarted.test_client().get("/api/v1/search?postcode=78701&q=beta").get_json()
+    assert [hit["name"] for hit in hits["results"]] == ["Beta PT"]
+    get_backend(restarted).close()
+
+
+def test_unpublished_listing_leaves_the_index(app: Flask) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN), row("b", "Beta PT", AUSTIN)])
+    with session_scope(app) as session:
+        session.get_one(Location, 1).status = Status.UNPUBLISHED
+        session.commit()
+    get_backend(app).catch_up()
+    assert indexed_ids(app) == {2}
+
+
+def test_other_process_sees_a_change_within_two_seconds(app: Flask, data_dir: Path) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN)])
+    other = create_app({"DATA_DIR": str(data_dir)})  # a second worker on the same data
+    client = other.test_client()
+    assert client.get("/api/v1/search?postcode=78701").get_json()["total"] == 1
+    load(app, [row("b", "Beta PT", AUSTIN)])
+    deadline = time.monotonic() + 2.0
+    while client.get("/api/v1/search?postcode=78701").get_json()["total"] != 2:
+        assert time.monotonic() < deadline, "the change was not visible within 2 s"
+        time.sleep(0.05)
+    get_backend(other).close()
+
+
+def _kill_midway(command: list[str], data_dir: Path, ready: str) -> None:
+    """Run a finder command and SIGKILL it once ``ready`` appears in the data folder state."""
+    env = {**os.environ, "FINDER_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "finder", *command], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'finder.sqlite3'}")
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            with engine.connect() as connection:
+                count = connection.scalar(sa.text(ready)) or 0
+            if count > 0:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        engine.dispose()
+
+
+def test_kill_during_import_leaves_database_and_index_in_agreement(
+        app: Flask, data_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    subprocess.run([sys.executable, "-m", "finder", "generate", "--count", "3000", "-o",
+                    str(path)], check=True, capture_output=True,
+                   env={**os.environ, "FINDER_DATA_DIR": str(data_dir)})
+    _kill_midway(["import", str(path), "--commit-every", "200"], data_dir,
+                 "SELECT count(*) FROM location")
+    restarted = create_app({"DATA_DIR": str(data_dir)})
+    stored = published_ids(restarted)
+    assert 0 < len(stored) < 3000
+    assert indexed_ids(restarted) == stored
+    get_backend(restarted).close()
+
+
+def test_kill_during_reindex_keeps_a_complete_index(app: Flask, data_dir: Path) -> None:
+    load(app, [row(str(i), f"Clinic {i}", AUSTIN) for i in range(300)])
+    _kill_midway(["reindex"], data_dir, "SELECT 1")
+    restarted = create_app({"DATA_DIR": str(data_dir)})
+    assert indexed_ids(restarted) == published_ids(restarted)
+    assert len(indexed_ids(restarted)) == 300
+    get_backend(restarted).close()
+
+
+def _minimal() -> dict[str, object]:
+    return {"latitude": AUSTIN[0], "longitude": AUSTIN[1], "geocode_precision": "point",
+            "geocode_source": "provided", "timezone": "America/Chicago",
+            "services": ["Manual therapy"]}
