@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -32,8 +34,8 @@ def directory(app: Flask) -> Flask:
     return app
 
 
-def names(body: dict[str, object]) -> list[str]:
-    return [hit["name"] for hit in body["results"]]  # type: ignore[attr-defined, index]
+def names(body: dict[str, Any]) -> list[str]:
+    return [hit["name"] for hit in body["results"]]
 
 
 def test_all_keywords_must_match_nearest_first(directory: Flask, client: FlaskClient) -> None:
