@@ -17,7 +17,7 @@ from .errors import FinderError
 from .geocode import get_geocoder
 from .importer import import_csv, read_rows
 from .models import Location
-from .search import get_backend
+from .search import MatchQuery, get_backend
 
 MAX_REPORTED = 50
 
@@ -112,6 +112,16 @@ def generate_command(count: int, seed: int, output: TextIO) -> None:
     click.echo(f"wrote {written} listing(s)", err=True)
 
 
+def _warm_up(app: Flask) -> None:
+    """Load the gazetteer and open the index before the first patient waits for them."""
+    with app.app_context():
+        get_backend().match(MatchQuery(0.0, 0.0, 1.0))
+        try:
+            get_geocoder().postcode("10001", "US")
+        except FinderError:
+            pass  # a deployment without US data still serves
+
+
 def _serve(host: str, port: int, workers: int, timeout: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -125,7 +135,9 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
         def load(self) -> Callable[..., Any]:
             # Each worker builds its own app, so no database connection or index file
             # handle is shared across a fork.
-            return _create_app()
+            app = _create_app()
+            _warm_up(app)
+            return app
 
     Server().run()
 

@@ -7,6 +7,7 @@ postcode is only ever looked up in the country it was asked for.
 
 from __future__ import annotations
 
+import csv
 import re
 import statistics
 from collections import defaultdict
@@ -20,6 +21,7 @@ from countrystatecity_postal_codes.loaders import DataLoader
 from timezonefinder import TimezoneFinder
 
 from ..errors import InvalidPostcode, UnknownCity, UnknownPostcode, UnsupportedCountry
+from ..resources import resource_dir
 from . import Place
 
 SOURCE = "gazetteer"
@@ -44,6 +46,14 @@ def us_zip_rows() -> list[dict[str, Any]]:
     """Return every row of the ``zipcodes`` package."""
     rows: list[dict[str, Any]] = zipcodes.list_all()  # type: ignore[no-untyped-call]
     return rows
+
+
+@cache
+def us_state_codes() -> dict[str, str]:
+    """Map upper-cased US state names and codes to their two-letter codes."""
+    with open(resource_dir("data") / "us-states.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {**{r["name"].upper(): r["code"] for r in rows}, **{r["code"]: r["code"] for r in rows}}
 
 
 @cache
@@ -131,7 +141,8 @@ class Gazetteer:
         if not city:
             raise UnknownCity("Enter a city name.")
         if country == "US":
-            matches = self._us_city(city.upper(), region.upper())
+            state = us_state_codes().get(region.upper(), region.upper())
+            matches = self._us_city(city.upper(), state)
         else:
             matches = _locality_matches(self._country(country), city, region)
         if not matches:

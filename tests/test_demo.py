@@ -1,0 +1,53 @@
+"""The generated demo directory: it imports cleanly and backs every suggested search."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from finder import create_app
+from finder.db import get_database, session_scope
+from finder.generate import write_csv
+from finder.geocode import get_geocoder
+from finder.importer import import_csv, read_rows
+from finder.search import MatchQuery, get_backend
+from finder.search.query import parse
+from finder.views import SUGGESTED_KEYWORDS
+
+
+@pytest.fixture(scope="module")
+def demo(migrated_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One generated directory shared by this module's read-only tests."""
+    data_dir = tmp_path_factory.mktemp("demo")
+    shutil.copy(migrated_database, data_dir / "finder.sqlite3")
+    app = create_app({"DATA_DIR": str(data_dir), "RATE_LIMIT": "100000/minute"})
+    buffer = io.StringIO()
+    write_csv(buffer, 400, seed=1)
+    buffer.seek(0)
+    with session_scope(app) as session:
+        report = import_csv(session, get_geocoder(app), read_rows(buffer), default_country="US")
+        session.commit()
+    assert report.rejected == [] and report.created == 400
+    get_backend(app).catch_up()
+    yield app
+    get_backend(app).close()
+    get_database(app).engine.dispose()
+
+
+@pytest.mark.parametrize("term", SUGGESTED_KEYWORDS)
+def test_every_suggested_term_finds_providers(demo: Flask, term: str) -> None:
+    matches = get_backend(demo).match(MatchQuery(40.75, -73.99, None, parse(term)))
+    assert len(matches.candidates) >= 5
+
+
+def test_demo_spans_several_countries(demo: Flask) -> None:
+    client = demo.test_client()
+    for postcode, country in [("M5V", "CA"), ("2000", "AU"), ("SW1A 1AA", "GB")]:
+        body = client.get("/api/v1/search", query_string={
+            "postcode": postcode, "country": country, "radius": 250}).get_json()
+        assert body["total"] > 0 or body["widened"]["count"] > 0
