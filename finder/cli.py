@@ -74,6 +74,10 @@ def import_command(file: TextIO, file_format: str, commit_every: int) -> None:
                    f"{rejected.reason}")
     if len(report.rejected) > MAX_REPORTED:
         click.echo(f"  ... and {len(report.rejected) - MAX_REPORTED} more rejected rows")
+    if report.warnings:
+        click.echo(f"imported with warnings: {len(report.warnings)}")
+        for warning in report.warnings[:MAX_REPORTED]:
+            click.echo(f"  line {warning.line} ({warning.external_id}): {warning.reason}")
     click.echo(f"indexed {indexed} change(s)")
 
 

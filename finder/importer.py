@@ -36,6 +36,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    # Rows imported with a caveat, e.g. an address placed at its postcode centroid.
+    warnings: list[Rejected] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
@@ -71,13 +73,27 @@ def read_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
         yield reader.line_num, row
 
 
-def locate(fields: dict[str, Any], geocoder: GeocoderChain) -> dict[str, Any]:
-    """Fill in coordinates, their precision and source, and the timezone."""
+def locate(fields: dict[str, Any], geocoder: GeocoderChain,
+           warn: Callable[[str], None]) -> dict[str, Any]:
+    """Fill in coordinates, their precision and source, and the timezone.
+
+    Given coordinates are kept; otherwise an online geocoder (when configured) locates the
+    street address, and the postcode centroid is the fallback, with a warning saying why.
+    """
     if fields["latitude"] is not None:
         lat, lon = fields["latitude"], fields["longitude"]
         precision, source = "point", "provided"
     else:
-        place = geocoder.postcode(fields["postcode"], fields["country"])
+        place = None
+        if geocoder.locates_addresses and fields["address_1"]:
+            address = ", ".join(part for part in (fields["address_1"], fields["city"],
+                                                  fields["region"], fields["postcode"]) if part)
+            try:
+                place = geocoder.address(address, fields["country"])
+            except GeocodingError as exc:
+                warn(f"{exc.message} Placed at the postcode centroid instead.")
+        if place is None:
+            place = geocoder.postcode(fields["postcode"], fields["country"])
         lat, lon, precision, source = place.lat, place.lon, place.precision, place.source
     return {**fields, "latitude": lat, "longitude": lon, "geocode_precision": precision,
             "geocode_source": source, "timezone": timezone_at(lat, lon)}
@@ -109,7 +125,10 @@ class Importer:
                 raise InvalidInput(
                     f"external_id: {external_id!r} already appeared on line {first_line}"
                 )
-            fields = locate(listing_fields(row, self.default_country), self.geocoder)
+            fields = locate(
+                listing_fields(row, self.default_country), self.geocoder,
+                lambda message: self.report.warnings.append(Rejected(line, external_id, message)),
+            )
         except (InvalidInput, GeocodingError) as exc:
             self.report.rejected.append(Rejected(line, external_id, exc.message))
             return

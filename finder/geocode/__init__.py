@@ -34,6 +34,7 @@ class Place:
 
 class Geocoder(Protocol):
     name: str
+    locates_addresses: bool
 
     def postcode(self, code: str, country: str) -> Place:
         """Locate a postcode in a country or raise UnknownPostcode / InvalidPostcode."""
@@ -58,6 +59,10 @@ class GeocoderChain:
     def __init__(self, geocoders: Sequence[Geocoder]) -> None:
         self.geocoders = list(geocoders)
 
+    @property
+    def locates_addresses(self) -> bool:
+        return any(geocoder.locates_addresses for geocoder in self.geocoders)
+
     def _first(self, ask: Callable[[Geocoder], Place]) -> Place:
         error: GeocodingError | None = None
         for geocoder in self.geocoders:
@@ -75,7 +80,12 @@ class GeocoderChain:
         return self._first(lambda g: g.city(name, country))
 
     def address(self, query: str, country: str) -> Place:
-        return self._first(lambda g: g.address(query, country))
+        return self._first(lambda g: g.address(query, country) if g.locates_addresses
+                           else _no_addresses(g))
+
+
+def _no_addresses(geocoder: Geocoder) -> Place:
+    raise GeocodingError(f"The {geocoder.name} geocoder does not locate street addresses.")
 
 
 def _gazetteer(app: Flask) -> Geocoder:

@@ -20,7 +20,13 @@ import zipcodes
 from countrystatecity_postal_codes.loaders import DataLoader
 from timezonefinder import TimezoneFinder
 
-from ..errors import InvalidPostcode, UnknownCity, UnknownPostcode, UnsupportedCountry
+from ..errors import (
+    GeocodingError,
+    InvalidPostcode,
+    UnknownCity,
+    UnknownPostcode,
+    UnsupportedCountry,
+)
 from ..resources import resource_dir
 from . import Place
 
@@ -76,6 +82,7 @@ class Gazetteer:
     """Resolve postcodes and cities offline."""
 
     name = SOURCE
+    locates_addresses = False
 
     @cached_property
     def _us(self) -> dict[str, _Entry]:
@@ -167,7 +174,7 @@ class Gazetteer:
         return max(candidates, key=len, default=[])
 
     def address(self, query: str, country: str) -> Place:
-        raise UnknownPostcode(
+        raise GeocodingError(
             "The offline gazetteer locates postcodes and cities, not street addresses."
         )
 

@@ -47,6 +47,7 @@ class NominatimGeocoder:
     """Geocode with a Nominatim service (OpenStreetMap's or your own)."""
 
     name = "nominatim"
+    locates_addresses = True
 
     def __init__(self, *, domain: str, scheme: str, user_agent: str, timeout: float,
                  min_delay: float, cache: GeocodeCache) -> None:
