@@ -6,6 +6,7 @@ is checked against this list by the test suite, so adding a setting here means d
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ def _names(value: str) -> list[str]:
 
 def _positive_float(value: str) -> float:
     number = float(value)
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         raise ValueError("must be a positive number")
     return number
 

@@ -108,6 +108,8 @@ REGISTRY: dict[str, Callable[[Flask], Geocoder]] = {
 
 def init_app(app: Flask) -> None:
     """Build the configured geocoder chain."""
+    if not app.config["GEOCODERS"]:
+        raise ConfigError("FINDER_GEOCODERS must name at least one geocoder, e.g. gazetteer")
     unknown = [name for name in app.config["GEOCODERS"] if name not in REGISTRY]
     if unknown:
         raise ConfigError(

@@ -220,9 +220,10 @@ def _country_entries(country: str) -> dict[str, _Entry]:
         if row.get("latitude") is None or row.get("longitude") is None:
             continue
         code = str(row["code"]).upper()
+        locality = str(row.get("localityName") or "")
         entries.setdefault(code, _Entry(
             code, float(row["latitude"]), float(row["longitude"]),
-            str(row.get("localityName") or ""), str(row.get("stateCode") or ""),
+            locality.title() if locality.isupper() else locality, str(row.get("stateCode") or ""),
         ))
     return entries
 

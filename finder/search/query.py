@@ -11,7 +11,14 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from whoosh.analysis import Analyzer, CharsetFilter, StemmingAnalyzer
+from whoosh.analysis import (
+    Analyzer,
+    CharsetFilter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
 from whoosh.support.charset import accent_map
 
 from ..resources import resource_dir
@@ -23,8 +30,13 @@ MAX_CONCEPTS = 12
 
 @cache
 def analyzer() -> Analyzer:
-    """Return the analyser shared by the index and the query: fold accents and case, stem."""
-    return StemmingAnalyzer() | CharsetFilter(accent_map)
+    """Return the analyser shared by the index and the query: fold accents and case, stem.
+
+    Words are runs of letters and digits only (Whoosh's default also keeps ``*``), and accents
+    are folded before stemming so "rééducation" and "reeducation" stem alike.
+    """
+    return (RegexTokenizer(r"\w+(?:\.?\w+)*") | LowercaseFilter() | CharsetFilter(accent_map)
+            | StopFilter() | StemFilter())
 
 
 def analyze(text: str) -> tuple[str, ...]:
@@ -103,7 +115,8 @@ _PHRASE = re.compile(r'"([^"]*)"')
 def parse(text: str, synonyms: Synonyms | None = None) -> list[Concept]:
     """Parse a keyword query into concepts; quoted text is a phrase, all else is plain words."""
     synonyms = synonyms or default_synonyms()
-    text = text[:MAX_QUERY_LENGTH]
+    if len(text) > MAX_QUERY_LENGTH:  # cut at a word boundary, never mid-word
+        text = text[:MAX_QUERY_LENGTH + 1].rsplit(None, 1)[0]
     concepts: list[Concept] = []
     for phrase in _PHRASE.findall(text):
         tokens = analyze(phrase)
