@@ -114,3 +114,21 @@ def _minimal() -> dict[str, object]:
     return {"latitude": AUSTIN[0], "longitude": AUSTIN[1], "geocode_precision": "point",
             "geocode_source": "provided", "timezone": "America/Chicago",
             "services": ["Manual therapy"]}
+
+
+def test_index_of_an_older_format_is_rebuilt_from_the_database(app: Flask,
+                                                               data_dir: Path) -> None:
+    from whoosh import index
+
+    from finder.search.whoosh_backend import FORMAT_VERSION, META_ID
+
+    load(app, [row("a", "Alpha PT", AUSTIN), row("b", "Beta PT", AUSTIN)])
+    get_backend(app).close()
+    old = index.open_dir(str(data_dir / "index"))
+    with old.writer() as writer:  # an index written by an older release, missing a listing
+        writer.delete_by_term("id", "2")
+        writer.update_document(id=META_ID, applied_seq=10**6, format_version=FORMAT_VERSION - 1)
+    old.close()
+    upgraded = create_app({"DATA_DIR": str(data_dir)})
+    assert indexed_ids(upgraded) == {1, 2}
+    get_backend(upgraded).close()

@@ -39,6 +39,9 @@ from .query import Concept, analyze, analyzer, with_corrections
 from .ranking import Candidate, text_relevance
 
 META_ID = "__meta__"
+# Bump when the schema or the analysis changes: an index of another format is rebuilt from the
+# database on first use, so an upgrade never serves results analysed the old way.
+FORMAT_VERSION = 2
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
@@ -62,6 +65,7 @@ def schema() -> Schema:
         hours=STORED,
         timezone=STORED,
         applied_seq=STORED,
+        format_version=STORED,
     )
 
 
@@ -112,6 +116,7 @@ class _Snapshot:
     lons: np.ndarray
     stored: dict[int, dict[str, Any]]
     applied_seq: int
+    format_version: int
 
 
 class WhooshBackend:
@@ -148,7 +153,7 @@ class WhooshBackend:
                 return index.open_dir(str(self.path))
             ix = index.create_in(str(self.path), schema())
             with ix.writer() as writer:
-                writer.add_document(id=META_ID, applied_seq=0)
+                writer.add_document(id=META_ID, applied_seq=0, format_version=FORMAT_VERSION)
             return ix
 
     def close(self) -> None:
@@ -186,17 +191,18 @@ class WhooshBackend:
     def _load(self, searcher: Searcher) -> _Snapshot:
         docnums, lats, lons = [], [], []
         stored: dict[int, dict[str, Any]] = {}
-        applied_seq = 0
+        applied_seq = format_version = 0
         for docnum, fields in searcher.reader().iter_docs():
             if fields["id"] == META_ID:
                 applied_seq = int(fields["applied_seq"])
+                format_version = int(fields.get("format_version", 0))
                 continue
             docnums.append(docnum)
             lats.append(fields["lat"])
             lons.append(fields["lon"])
             stored[docnum] = fields
         return _Snapshot(searcher, np.array(docnums, dtype=np.int64), np.array(lats),
-                         np.array(lons), stored, applied_seq)
+                         np.array(lons), stored, applied_seq, format_version)
 
     def match(self, request: MatchQuery) -> Matches:
         if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
@@ -259,6 +265,8 @@ class WhooshBackend:
     def catch_up(self) -> int:
         """Apply the changes recorded after the index's ``applied_seq``."""
         self._caught_up_at = time.monotonic()
+        if self._current().format_version != FORMAT_VERSION:
+            return self.rebuild(only_if_stale=True)
         with self._sessions() as session:
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
             if newest <= self._current().applied_seq:
@@ -279,7 +287,8 @@ class WhooshBackend:
                 for batch in _chunks(list(ids), BATCH):
                     for location in _locations(session, batch):
                         _write(writer, location)
-                writer.update_document(id=META_ID, applied_seq=newest)
+                writer.update_document(id=META_ID, applied_seq=newest,
+                                       format_version=FORMAT_VERSION)
                 writer.commit()
             except BaseException:
                 writer.cancel()
@@ -288,7 +297,8 @@ class WhooshBackend:
             self._checked_at = 0.0  # make the next search reopen the new generation
         return len(ids)
 
-    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(self, progress: Callable[[int], None] | None = None,
+                only_if_stale: bool = False) -> int:
         """Replace the whole index with the published locations of the database."""
         with self._sessions() as session:
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
@@ -298,7 +308,12 @@ class WhooshBackend:
                 raise SearchUnavailable("The search index is locked by another process.") from exc
             count = 0
             try:
-                writer.add_document(id=META_ID, applied_seq=newest)
+                meta = writer.searcher().document(id=META_ID) or {}
+                if only_if_stale and meta.get("format_version") == FORMAT_VERSION:
+                    writer.cancel()  # another process rebuilt it while we waited for the lock
+                    return 0
+                _conform(writer, schema())
+                writer.add_document(id=META_ID, applied_seq=newest, format_version=FORMAT_VERSION)
                 ids = session.scalars(
                     sa.select(Location.id).where(Location.status == Status.PUBLISHED)
                     .order_by(Location.id)
@@ -317,6 +332,14 @@ class WhooshBackend:
         with self._lock:
             self._checked_at = 0.0
         return count
+
+
+def _conform(writer: writing.IndexWriter, target: Schema) -> None:
+    """Give the index the target schema; the CLEAR commit that follows makes it atomic."""
+    for name in list(writer.schema.names()):
+        writer.remove_field(name)
+    for name, field_type in target.items():
+        writer.add_field(name, field_type)
 
 
 def _applied_seq(searcher: Searcher) -> int:
