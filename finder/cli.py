@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,15 +44,16 @@ def init_command() -> None:
 
 
 @click.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "file_format", type=click.Choice(["csv"]), default="csv",
               show_default=True, help="Format of FILE.")
 @click.option("--commit-every", type=click.IntRange(1), default=1000, show_default=True,
               help="Rows per database transaction.")
-def import_command(file: TextIO, file_format: str, commit_every: int) -> None:
+def import_command(file: Path, file_format: str, commit_every: int) -> None:
     """Import listings from FILE; rows are matched on external_id, so reruns are safe."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    total_rows = _count_rows(file)
+    text = _decode(file)
+    total_rows = max(text.count("\n") - 1, 0)
     with session_scope(app) as session, click.progressbar(
         length=total_rows, label="Importing", show_pos=True, file=sys.stderr
     ) as bar:
@@ -61,7 +63,8 @@ def import_command(file: TextIO, file_format: str, commit_every: int) -> None:
             bar.update(rows)
 
         try:
-            report = import_csv(session, get_geocoder(app), read_rows(file),
+            report = import_csv(session, get_geocoder(app),
+                                read_rows(io.StringIO(text, newline="")),
                                 default_country=app.config["DEFAULT_COUNTRY"],
                                 commit_every=commit_every, on_batch=committed)
         except FinderError as exc:
@@ -81,12 +84,21 @@ def import_command(file: TextIO, file_format: str, commit_every: int) -> None:
     click.echo(f"indexed {indexed} change(s)")
 
 
-def _count_rows(file: TextIO) -> int:
-    if not file.seekable():
-        return 0
-    count = sum(1 for _ in file) - 1
-    file.seek(0)
-    return max(count, 0)
+def _decode(path: Path) -> str:
+    """Return the file's text: UTF-8 (with or without BOM), else Excel's Windows-1252."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise click.ClickException(
+                f"{path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                "save it as 'CSV UTF-8'.") from exc
+        click.echo(f"note: {path} is not UTF-8; read it as Windows-1252 (Excel's CSV).",
+                   err=True)
+        return text
 
 
 @click.command("reindex")
@@ -185,8 +197,7 @@ def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: 
         path = Path(app.config["DATA_DIR"]) / "demo-listings.csv"
         with open(path, "w", encoding="utf-8", newline="") as handle:
             ctx.invoke(generate_command, count=count, seed=1, output=handle)
-        with open(path, encoding="utf-8") as handle:
-            ctx.invoke(import_command, file=handle, file_format="csv", commit_every=1000)
+        ctx.invoke(import_command, file=path, file_format="csv", commit_every=1000)
     else:
         click.echo(f"demo directory already loaded ({existing} listings)")
     if not no_serve:

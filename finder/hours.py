@@ -50,16 +50,20 @@ def parse(text: str) -> Hours:
     """Parse weekly hours; raise ValueError with a readable message on bad input."""
     hours: Hours = {}
     for clause in filter(None, (c.strip() for c in text.split(";"))):
-        match = re.match(r"^([A-Za-z.,\s-]+?)\s+(closed|[\d:\s,-]+)$", clause, re.IGNORECASE)
-        if not match:
-            raise ValueError(f"{clause!r} is not like 'Mon-Fri 08:00-18:00'")
-        days = _days(match.group(1))
-        if match.group(2).lower() == "closed":
+        # Split at the first digit or "closed" (no backtracking regex: cells can be long).
+        start = re.search(r"\d|closed", clause, re.IGNORECASE)
+        day_part = clause[:start.start()].strip() if start else ""
+        time_part = clause[start.start():].strip() if start else ""
+        if not day_part or not re.fullmatch(r"[A-Za-z.,\s-]+", day_part) or not re.fullmatch(
+                r"closed|[\d:\s,-]+", time_part, re.IGNORECASE):
+            raise ValueError(f"{clause[:60]!r} is not like 'Mon-Fri 08:00-18:00'")
+        days = _days(day_part)
+        if time_part.lower() == "closed":
             for day in days:
                 hours[day] = []
             continue
         spans = []
-        for span in match.group(2).split(","):
+        for span in time_part.split(","):
             times = _RANGE.match(span.strip())
             if not times:
                 raise ValueError(f"{span.strip()!r} is not a time range like 08:00-18:00")

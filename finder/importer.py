@@ -21,6 +21,7 @@ from .models import Location, Organization, Source, Status
 from .validation import EXTRA_FIELDS, FIELDS, listing_fields
 
 REQUIRED = ("external_id", "name")
+LOCATED_FIELDS = ("latitude", "longitude", "geocode_precision", "geocode_source", "timezone")
 
 
 @dataclass
@@ -52,23 +53,42 @@ class CsvFormatError(FinderError):
 
 
 def read_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) after checking the header; raise CsvFormatError if unusable."""
+    """Yield (line number, row) after checking the header; raise CsvFormatError if unusable.
+
+    A row the csv module cannot read comes out as ``{"__error__": reason}`` so the importer
+    reports it and goes on.
+    """
     reader = csv.DictReader(handle)
-    header = [name.strip() for name in (reader.fieldnames or [])]
+    try:
+        header = [name.strip() for name in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise CsvFormatError(f"The header row cannot be read as CSV: {exc}.") from exc
     if not header:
         raise CsvFormatError("The file is empty; expected a header row naming the columns.")
-    unknown = [name for name in header if name not in FIELDS and name not in EXTRA_FIELDS]
+    if len(header) == 1 and ";" in header[0]:
+        raise CsvFormatError("The header has no commas but has semicolons: save the file as "
+                             "comma-separated CSV (cells may still hold ';' lists).")
+    allowed = (*FIELDS, *EXTRA_FIELDS)
+    unknown = [name for name in header if name and name not in allowed]
     if unknown:
         raise CsvFormatError(
-            f"Unknown column(s): {', '.join(unknown)}. Allowed columns: {', '.join(FIELDS)}."
+            f"Unknown column(s): {', '.join(unknown)}. Allowed columns: {', '.join(allowed)}."
         )
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise CsvFormatError(f"Missing required column(s): {', '.join(missing)}.")
     reader.fieldnames = header
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, {"__error__": f"the line cannot be read as CSV: {exc}"}
+            continue
         extra = row.pop(None, None)  # cells beyond the header
-        if extra:
+        row.pop("", None)  # cells under an empty header, e.g. a trailing comma
+        if extra and any(cell.strip() for cell in extra):
             row["__extra__"] = ",".join(str(cell) for cell in extra)
         yield reader.line_num, row
 
@@ -109,13 +129,15 @@ class Importer:
         self.default_country = default_country
         self.source = source
         self.report = ImportReport()
-        self._organizations: dict[str, Organization] = {}
+        self._organizations: dict[tuple[str, str], Organization] = {}
         self._seen: dict[str, int] = {}
 
     def add(self, line: int, row: dict[str, str]) -> None:
         """Import one row, or record why it was rejected."""
         external_id = (row.get("external_id") or "").strip()
         try:
+            if "__error__" in row:
+                raise InvalidInput(row["__error__"])
             if "__extra__" in row:
                 raise InvalidInput("row has more cells than the header has columns")
             if not external_id:
@@ -133,36 +155,52 @@ class Importer:
             self.report.rejected.append(Rejected(line, external_id, exc.message))
             return
         self._seen[external_id] = line
-        self._upsert(fields)
+        self._upsert(fields, present=set(row))
 
-    def _organization(self, name: str, fields: dict[str, Any]) -> Organization:
-        key = name.casefold()
+    def _organization(self, fields: dict[str, Any]) -> Organization:
+        """Return the organisation of a chain: same name and same website, or a new one."""
+        name, website = fields["name"], fields["website"]
+        key = (name.casefold(), website.casefold())
         organization = self._organizations.get(key)
         if organization is None:
             organization = self.session.scalar(
-                sa.select(Organization).where(sa.func.lower(Organization.name) == name.lower())
-                .limit(1)
+                sa.select(Organization).where(sa.func.lower(Organization.name) == name.lower(),
+                                              sa.func.lower(Organization.website)
+                                              == website.lower()).limit(1)
             )
         if organization is None:
-            organization = Organization(name=name, website=fields["website"],
-                                        phone=fields["phone"])
+            organization = Organization(name=name, website=website, phone=fields["phone"])
             self.session.add(organization)
         self._organizations[key] = organization
         return organization
 
-    def _upsert(self, fields: dict[str, Any]) -> None:
+    def _upsert(self, fields: dict[str, Any], present: set[str]) -> None:
         location = self.session.scalar(
             sa.select(Location).where(Location.external_id == fields["external_id"])
         )
         if location is None:
-            location = Location(**fields, organization=self._organization(fields["name"], fields),
+            location = Location(**fields, organization=self._organization(fields),
                                 source=self.source, status=Status.PUBLISHED)
             self.session.add(location)
             self.report.created += 1
             return
-        if fields["last_verified"] is None:
-            del fields["last_verified"]  # a file without dates keeps the ones on record
+        # A column the file does not have leaves the stored value alone, and so does an empty
+        # last_verified; the point is only moved when the file says where it is.
+        relocated = "latitude" in present or (
+            {"postcode", "country"} & present
+            and (fields["postcode"], fields["country"]) != (location.postcode, location.country))
+        fields = {name: value for name, value in fields.items()
+                  if name in present or (relocated and name in LOCATED_FIELDS)}
+        if fields.get("last_verified", 0) is None:
+            del fields["last_verified"]
         changed = False
+        if {"name", "website"} & present and (
+                fields.get("name", location.name), fields.get("website", location.website)) != (
+                location.organization.name, location.organization.website):
+            location.organization = self._organization(
+                {"name": location.name, "website": location.website, "phone": location.phone,
+                 **fields})
+            changed = True
         for name, value in fields.items():
             if getattr(location, name) != value:
                 setattr(location, name, value)

@@ -136,6 +136,15 @@ class Location(Base):
     organization: Mapped[Organization] = relationship(back_populates="locations")
 
 
+class DatabaseIdentity(Base):
+    """One row naming this database, so a derived index can tell it was built from another."""
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    database_id: Mapped[str] = mapped_column(sa.String(36))
+
+
 class IndexChange(Base):
     """A location changed; written in the same transaction as the change.
 
@@ -152,9 +161,29 @@ class IndexChange(Base):
     location: Mapped[Location] = relationship()
 
 
+# An arbitrary constant naming finder's advisory lock on PostgreSQL.
+_CHANGE_ORDER_LOCK = 0x66696E64
+
+
 @sa.event.listens_for(orm.Session, "before_flush")
 def _record_location_changes(session: orm.Session, _context: Any, _instances: Any) -> None:
-    """Add an IndexChange for every new or modified location in the same flush."""
-    for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, Location) and (obj in session.new or session.is_modified(obj)):
-            session.add(IndexChange(location=obj))
+    """Add an IndexChange for every new or modified location (or its organisation)."""
+    changed: set[Location] = set()
+    for obj in [*session.new, *session.dirty]:
+        if obj not in session.new and not session.is_modified(obj):
+            continue
+        if isinstance(obj, Location):
+            changed.add(obj)
+        elif isinstance(obj, Organization) and obj not in session.new:
+            changed.update(obj.locations)  # its name is part of every location's text
+    if not changed:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # Serialise writers until commit, so change numbers become visible in order and the
+        # index's "applied up to seq N" never skips a change committed late. (SQLite writers
+        # are serialised already.)
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": _CHANGE_ORDER_LOCK})
+    for location in changed:
+        session.add(IndexChange(location=location))

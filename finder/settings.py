@@ -12,6 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import limits
+import limits.storage
+import sqlalchemy
+
 from .errors import ConfigError
 
 
@@ -50,6 +54,28 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _database_url(value: str) -> str:
+    clean = value.strip()
+    if clean:
+        try:
+            sqlalchemy.engine.make_url(clean)
+        except sqlalchemy.exc.ArgumentError:
+            raise ValueError("must be a database URL like postgresql+psycopg://host/db") from None
+    return clean
+
+
+def _rate_limit(value: str) -> str:
+    limits.parse_many(value)  # raises ValueError with the offending text
+    return value.strip()
+
+
+def _rate_limit_storage(value: str) -> str:
+    scheme = value.strip().split("://", 1)[0]
+    if "://" not in value or scheme not in getattr(limits.storage, "SCHEMES", {}):
+        raise ValueError("must be a storage URL such as memory://")
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -66,7 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "./instance",
             "Instance folder holding the SQLite database, the search index and caches."),
     Setting("DATABASE_URL", "",
-            "SQLAlchemy database URL; empty means SQLite at DATA_DIR/finder.sqlite3."),
+            "SQLAlchemy database URL; empty means SQLite at DATA_DIR/finder.sqlite3.",
+            _database_url),
     Setting("SEARCH_BACKEND", "whoosh", "Search engine: `whoosh` (embedded).",
             _choice("whoosh", "postgis")),
     Setting("DEFAULT_COUNTRY", "US",
@@ -88,9 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Minimum seconds between online geocoder requests (Nominatim allows one a second).",
             _positive_float),
     Setting("RATE_LIMIT", "120/minute",
-            "Requests per client address allowed per period on public endpoints."),
+            "Requests per client address allowed per period on public endpoints.", _rate_limit),
     Setting("RATE_LIMIT_STORAGE", "memory://",
-            "Where rate-limit counters live: `memory://` (per process)."),
+            "Where rate-limit counters live: `memory://` (per process).", _rate_limit_storage),
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),

@@ -24,7 +24,13 @@ FIELDS = (
 EXTRA_FIELDS = ("last_verified",)
 LIST_FIELDS = ("services", "conditions", "insurance", "languages")
 MAX_LENGTHS = {"external_id": 100, "name": 200, "address_1": 200, "address_2": 200,
-               "city": 100, "region": 100, "postcode": 20, "description": 5000}
+               "city": 100, "region": 100, "postcode": 20, "country": 2, "latitude": 30,
+               "longitude": 30, "phone": 40, "website": 500, "email": 254, "services": 2000,
+               "conditions": 2000, "insurance": 2000, "languages": 500, "hours": 500,
+               "telehealth": 10, "accepting_new_patients": 10, "npi": 10, "description": 5000}
+MAX_ITEM_LENGTH = 200
+# Spreadsheets drop leading zeros from numeric postcodes: 2134 for the ZIP 02134.
+POSTCODE_DIGITS = {"US": 5, "AU": 4, "NZ": 4}
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 
@@ -33,10 +39,21 @@ def _bad(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", code=f"invalid_{field}")
 
 
-def split_list(value: str) -> list[str]:
+def split_list(field: str, value: str) -> list[str]:
     """Split a ``;``-separated cell into unique, trimmed items."""
-    items = (item.strip() for item in value.split(";"))
-    return list(dict.fromkeys(item for item in items if item))
+    items = list(dict.fromkeys(item.strip() for item in value.split(";") if item.strip()))
+    for item in items:
+        if len(item) > MAX_ITEM_LENGTH:
+            raise _bad(field, f"an item is longer than {MAX_ITEM_LENGTH} characters")
+    return items
+
+
+def postcode(value: str, country: str) -> str:
+    """Restore leading zeros a spreadsheet dropped from an all-digit postcode."""
+    digits = POSTCODE_DIGITS.get(country)
+    if digits and value.isdigit() and digits - 2 <= len(value) < digits:
+        return value.zfill(digits)
+    return value
 
 
 def boolean(field: str, value: str, default: bool) -> bool:
@@ -78,7 +95,10 @@ def website(value: str) -> str:
         return ""
     if "://" not in clean:
         clean = f"https://{clean}"
-    parts = urlsplit(clean)
+    try:
+        parts = urlsplit(clean)
+    except ValueError as exc:
+        raise _bad("website", f"{value!r} is not a web address ({exc})") from None
     if parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in clean:
         raise _bad("website", f"{value!r} is not a web address")
     return clean
@@ -143,14 +163,14 @@ def listing_fields(raw: Mapping[str, str], default_country: str) -> dict[str, An
         "address_2": value["address_2"],
         "city": value["city"],
         "region": value["region"],
-        "postcode": value["postcode"],
+        "postcode": postcode(value["postcode"], country),
         "country": country,
         "latitude": lat,
         "longitude": lon,
         "phone": phone(value["phone"], country),
         "website": website(value["website"]),
         "email": email(value["email"]),
-        **{name: split_list(value[name]) for name in LIST_FIELDS},
+        **{name: split_list(name, value[name]) for name in LIST_FIELDS},
         "hours": weekly,
         "telehealth": boolean("telehealth", value["telehealth"], False),
         "accepting_new_patients": boolean(

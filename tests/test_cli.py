@@ -59,7 +59,7 @@ def test_import_refuses_an_unknown_column(runner: Runner, tmp_path: Path) -> Non
 def test_import_of_a_missing_file_is_a_clear_error(runner: Runner, tmp_path: Path) -> None:
     result = runner.invoke("import", str(tmp_path / "nope.csv"))
     assert result.exit_code == 2
-    assert "No such file or directory" in result.output
+    assert "does not exist" in result.output
 
 
 def test_init_and_reindex(app: Flask, runner: Runner) -> None:

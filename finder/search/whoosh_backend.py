@@ -10,8 +10,10 @@ commits a new index generation.
 from __future__ import annotations
 
 import fcntl
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from .. import geo
 from ..db import get_database
 from ..errors import SearchUnavailable
 from ..hours import is_open
-from ..models import IndexChange, Location, Status
+from ..models import DatabaseIdentity, IndexChange, Location, Status
 from . import Matches, MatchQuery
 from .query import Concept, analyze, analyzer, with_corrections
 from .ranking import Candidate, text_relevance
@@ -41,8 +43,9 @@ from .ranking import Candidate, text_relevance
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
+ITEM_BREAK = "|"  # a token the analyser never makes, placed between list items
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
@@ -66,6 +69,7 @@ def schema() -> Schema:
         timezone=STORED,
         applied_seq=STORED,
         format_version=STORED,
+        database_id=STORED,
     )
 
 
@@ -87,6 +91,22 @@ def text_fields(location: Location) -> dict[str, str]:
     }
 
 
+def field_tokens(location: Location) -> dict[str, tuple[str, ...]]:
+    """Return the analysed text fields, list items kept apart so no phrase spans two."""
+    tokens = {name: analyze(text) for name, text in text_fields(location).items()}
+    for name in ("services", "conditions"):
+        items = [analyze(item) for item in getattr(location, name)]
+        tokens[name] = tuple(t for item in items for t in (*item, ITEM_BREAK))[:-1]
+    return {name: value for name, value in tokens.items() if value}
+
+
+def normalize_keyword(value: str) -> str:
+    """Fold case, accents and punctuation of an insurance or language name."""
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(re.findall(r"\w+", plain))
+
+
 def document(location: Location) -> dict[str, Any]:
     """Return the index document of a published location."""
     texts = text_fields(location)
@@ -94,13 +114,13 @@ def document(location: Location) -> dict[str, Any]:
         "id": str(location.id),
         **texts,
         "spell": " ".join(texts.values()).lower(),
-        "insurance": ",".join(i.lower() for i in location.insurance),
-        "language": ",".join(lang.lower() for lang in location.languages),
+        "insurance": ",".join(normalize_keyword(i) for i in location.insurance),
+        "language": ",".join(normalize_keyword(lang) for lang in location.languages),
         "telehealth": location.telehealth,
         "accepting": location.accepting_new_patients,
         "lat": location.latitude,
         "lon": location.longitude,
-        "tokens": {name: analyze(text) for name, text in texts.items() if text},
+        "tokens": field_tokens(location),
         "hours": location.hours,
         "timezone": location.timezone,
     }
@@ -117,6 +137,7 @@ class _Snapshot:
     stored: dict[int, dict[str, Any]]
     applied_seq: int
     format_version: int
+    database_id: str
 
 
 class WhooshBackend:
@@ -191,22 +212,22 @@ class WhooshBackend:
     def _load(self, searcher: Searcher) -> _Snapshot:
         docnums, lats, lons = [], [], []
         stored: dict[int, dict[str, Any]] = {}
-        applied_seq = format_version = 0
+        meta: dict[str, Any] = {}
         for docnum, fields in searcher.reader().iter_docs():
             if fields["id"] == META_ID:
-                applied_seq = int(fields["applied_seq"])
-                format_version = int(fields.get("format_version", 0))
+                meta = fields
                 continue
             docnums.append(docnum)
             lats.append(fields["lat"])
             lons.append(fields["lon"])
             stored[docnum] = fields
         return _Snapshot(searcher, np.array(docnums, dtype=np.int64), np.array(lats),
-                         np.array(lons), stored, applied_seq, format_version)
+                         np.array(lons), stored, int(meta.get("applied_seq", 0)),
+                         int(meta.get("format_version", 0)), str(meta.get("database_id", "")))
 
     def match(self, request: MatchQuery) -> Matches:
         if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
-            self.catch_up()
+            self.catch_up(limit=BATCH)
         snapshot = self._current()
         searcher = snapshot.searcher
         docnums = snapshot.docnums
@@ -262,45 +283,56 @@ class WhooshBackend:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def catch_up(self) -> int:
-        """Apply the changes recorded after the index's ``applied_seq``."""
+    def catch_up(self, limit: int | None = None) -> int:
+        """Apply the changes recorded after the index's ``applied_seq``, in committed batches.
+
+        ``limit`` bounds the work (searches pass one, so a backlog never stalls a request);
+        an index built from another database, or from a newer state of it, is rebuilt.
+        """
         self._caught_up_at = time.monotonic()
-        if self._current().format_version != FORMAT_VERSION:
-            return self.rebuild(only_if_stale=True)
         with self._sessions() as session:
+            database_id = _database_id(session)
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-            if newest <= self._current().applied_seq:
-                return 0
-            try:
-                writer = self._ix.writer(timeout=0.5)
-            except LockError:
-                return 0  # another process is writing and will apply these changes
-            try:
-                applied = _applied_seq(writer.searcher())
-                if applied >= newest:
-                    writer.cancel()
-                    return 0
-                ids = session.scalars(
-                    sa.select(IndexChange.location_id)
-                    .where(IndexChange.seq > applied, IndexChange.seq <= newest).distinct()
-                ).all()
-                for batch in _chunks(list(ids), BATCH):
-                    for location in _locations(session, batch):
+            snapshot = self._current()
+            if _stale(snapshot.format_version, snapshot.database_id, snapshot.applied_seq,
+                      database_id, newest):
+                return self.rebuild(only_if_stale=True)
+            applied_total = 0
+            while newest > snapshot.applied_seq and (limit is None or applied_total < limit):
+                try:
+                    writer = self._ix.writer(timeout=0.5)
+                except LockError:
+                    break  # another process is writing and will apply these changes
+                try:
+                    applied = _applied_seq(writer.searcher())
+                    changes = session.execute(
+                        sa.select(IndexChange.seq, IndexChange.location_id)
+                        .where(IndexChange.seq > applied, IndexChange.seq <= newest)
+                        .order_by(IndexChange.seq).limit(BATCH)
+                    ).all()
+                    if not changes:
+                        writer.cancel()
+                        break
+                    for location in _locations(session, list({c.location_id for c in changes})):
                         _write(writer, location)
-                writer.update_document(id=META_ID, applied_seq=newest,
-                                       format_version=FORMAT_VERSION)
-                writer.commit()
-            except BaseException:
-                writer.cancel()
-                raise
+                    writer.update_document(id=META_ID, applied_seq=changes[-1].seq,
+                                           format_version=FORMAT_VERSION, database_id=database_id)
+                    writer.commit()
+                except BaseException:
+                    writer.cancel()
+                    raise
+                applied_total += len(changes)
+                if changes[-1].seq >= newest:
+                    break
         with self._lock:
             self._checked_at = 0.0  # make the next search reopen the new generation
-        return len(ids)
+        return applied_total
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 only_if_stale: bool = False) -> int:
         """Replace the whole index with the published locations of the database."""
         with self._sessions() as session:
+            database_id = _database_id(session)
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
             try:
                 writer = self._ix.writer(timeout=60.0)
@@ -309,11 +341,14 @@ class WhooshBackend:
             count = 0
             try:
                 meta = writer.searcher().document(id=META_ID) or {}
-                if only_if_stale and meta.get("format_version") == FORMAT_VERSION:
+                if only_if_stale and not _stale(
+                        int(meta.get("format_version", 0)), str(meta.get("database_id", "")),
+                        int(meta.get("applied_seq", 0)), database_id, newest):
                     writer.cancel()  # another process rebuilt it while we waited for the lock
                     return 0
                 _conform(writer, schema())
-                writer.add_document(id=META_ID, applied_seq=newest, format_version=FORMAT_VERSION)
+                writer.add_document(id=META_ID, applied_seq=newest,
+                                    format_version=FORMAT_VERSION, database_id=database_id)
                 ids = session.scalars(
                     sa.select(Location.id).where(Location.status == Status.PUBLISHED)
                     .order_by(Location.id)
@@ -340,6 +375,17 @@ def _conform(writer: writing.IndexWriter, target: Schema) -> None:
         writer.remove_field(name)
     for name, field_type in target.items():
         writer.add_field(name, field_type)
+
+
+def _database_id(session: Session) -> str:
+    return session.scalar(sa.select(DatabaseIdentity.database_id)) or ""
+
+
+def _stale(format_version: int, database_id: str, applied_seq: int,
+           current_database_id: str, newest_seq: int) -> bool:
+    """Whether an index must be rebuilt rather than caught up."""
+    return (format_version != FORMAT_VERSION or database_id != current_database_id
+            or applied_seq > newest_seq)  # a database restored from an older backup
 
 
 def _applied_seq(searcher: Searcher) -> int:
@@ -388,7 +434,7 @@ def _filter_queries(request: MatchQuery) -> list[query.Query]:
     if f.accepting_new_patients is not None:
         clauses.append(query.Term("accepting", f.accepting_new_patients))
     if f.insurance:
-        clauses.append(query.Term("insurance", f.insurance.strip().lower()))
+        clauses.append(query.Term("insurance", normalize_keyword(f.insurance)))
     if f.language:
-        clauses.append(query.Term("language", f.language.strip().lower()))
+        clauses.append(query.Term("language", normalize_keyword(f.language)))
     return clauses
