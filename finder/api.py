@@ -77,7 +77,7 @@ def _links(params: SearchParams, outcome: SearchOutcome) -> dict[str, str]:
     if params.offset + params.limit < outcome.total:
         links["next"] = url_for("api.search_listings", _external=True,
                                 **params.query_args(offset=params.offset + params.limit))
-    if params.offset > 0:
+    if params.offset > 0 and outcome.total:
         links["prev"] = url_for("api.search_listings", _external=True,
                                 **params.query_args(offset=max(0, params.offset - params.limit)))
     return links

@@ -22,6 +22,7 @@ from .validation import EXTRA_FIELDS, FIELDS, listing_fields
 
 REQUIRED = ("external_id", "name")
 LOCATED_FIELDS = ("latitude", "longitude", "geocode_precision", "geocode_source", "timezone")
+LOCATION_COLUMNS = {"latitude", "longitude", "postcode", "country"}
 
 
 @dataclass
@@ -147,15 +148,24 @@ class Importer:
                 raise InvalidInput(
                     f"external_id: {external_id!r} already appeared on line {first_line}"
                 )
-            fields = locate(
-                listing_fields(row, self.default_country), self.geocoder,
-                lambda message: self.report.warnings.append(Rejected(line, external_id, message)),
-            )
+            existing = self.session.scalar(
+                sa.select(Location).where(Location.external_id == external_id))
+            present = set(row)
+            # An update from a file without location columns keeps the stored location.
+            keeps_location = existing is not None and not (LOCATION_COLUMNS & present)
+            fields = listing_fields(row, self.default_country,
+                                    require_location=not keeps_location)
+            if not keeps_location:
+                fields = locate(fields, self.geocoder, lambda message: self.report.warnings
+                                .append(Rejected(line, external_id, message)))
         except (InvalidInput, GeocodingError) as exc:
             self.report.rejected.append(Rejected(line, external_id, exc.message))
             return
         self._seen[external_id] = line
-        self._upsert(fields, present=set(row))
+        if existing is None:
+            self._create(fields)
+        else:
+            self._update(existing, fields, present)
 
     def _organization(self, fields: dict[str, Any]) -> Organization:
         """Return the organisation of a chain: same name and same website, or a new one."""
@@ -174,16 +184,12 @@ class Importer:
         self._organizations[key] = organization
         return organization
 
-    def _upsert(self, fields: dict[str, Any], present: set[str]) -> None:
-        location = self.session.scalar(
-            sa.select(Location).where(Location.external_id == fields["external_id"])
-        )
-        if location is None:
-            location = Location(**fields, organization=self._organization(fields),
-                                source=self.source, status=Status.PUBLISHED)
-            self.session.add(location)
-            self.report.created += 1
-            return
+    def _create(self, fields: dict[str, Any]) -> None:
+        self.session.add(Location(**fields, organization=self._organization(fields),
+                                  source=self.source, status=Status.PUBLISHED))
+        self.report.created += 1
+
+    def _update(self, location: Location, fields: dict[str, Any], present: set[str]) -> None:
         # A column the file does not have leaves the stored value alone, and so does an empty
         # last_verified; the point is only moved when the file says where it is.
         relocated = "latitude" in present or (

@@ -14,6 +14,9 @@ from .models import Location, Status
 
 def get_published(session: Session, location_id: int) -> Location:
     """Return a published location or raise NotFound."""
+    if not 0 < location_id < 2**63:  # beyond any database integer
+        raise NotFound(f"There is no published listing with id {location_id}.",
+                       code="listing_not_found")
     location = session.scalar(
         sa.select(Location).where(Location.id == location_id)
         .options(selectinload(Location.organization))

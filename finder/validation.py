@@ -135,7 +135,8 @@ def coordinate(field: str, value: str, limit: float) -> float | None:
     return number
 
 
-def listing_fields(raw: Mapping[str, str], default_country: str) -> dict[str, Any]:
+def listing_fields(raw: Mapping[str, str], default_country: str,
+                   require_location: bool = True) -> dict[str, Any]:
     """Check a listing's raw text fields; return clean values or raise InvalidInput."""
     value = {name: str(raw.get(name) or "").strip() for name in FIELDS}
     for name, limit in MAX_LENGTHS.items():
@@ -150,7 +151,7 @@ def listing_fields(raw: Mapping[str, str], default_country: str) -> dict[str, An
     lon = coordinate("longitude", value["longitude"], 180)
     if (lat is None) != (lon is None):
         raise _bad("latitude", "give both latitude and longitude, or neither")
-    if lat is None and not value["postcode"]:
+    if require_location and lat is None and not value["postcode"]:
         raise _bad("postcode", "is required when latitude and longitude are empty")
     try:
         weekly = hours_module.parse(value["hours"])

@@ -50,7 +50,7 @@ def search() -> tuple[str, int]:
     pages = {}
     if params.offset + params.limit < outcome.total:
         pages["next"] = url_for(".search", **params.query_args(offset=params.offset + params.limit))
-    if params.offset > 0:
+    if params.offset > 0 and outcome.total:
         pages["prev"] = url_for(".search",
                                 **params.query_args(offset=max(0, params.offset - params.limit)))
     widen_radius = 0
@@ -60,7 +60,7 @@ def search() -> tuple[str, int]:
     return render_template("search.html", outcome=outcome, params=params, form=request.args,
                            pages=pages, widen_radius=widen_radius,
                            widen_url=url_for(".search", **params.query_args(
-                               radius=widen_radius, offset=0)),
+                               radius=widen_radius, unit=outcome.unit, offset=0)),
                            sort_links={
                                sort: url_for(".search", **params.query_args(sort=sort, offset=0))
                                for sort in ("best", "distance", "relevance")},

@@ -99,3 +99,11 @@ def test_serve_answers_http(app: Flask, data_dir: Path) -> None:
             assert "gunicorn" in page.headers["Server"]
     finally:
         server.stop()
+
+
+def test_import_reads_an_excel_windows_1252_file(runner: Runner, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(csv_text([row("a", "Café Physio", AUSTIN)]).encode("cp1252"))
+    result = runner.invoke("import", str(path))
+    assert "created 1" in result.output
+    assert "not UTF-8; read it as Windows-1252" in result.output

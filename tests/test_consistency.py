@@ -132,3 +132,39 @@ def test_index_of_an_older_format_is_rebuilt_from_the_database(app: Flask,
     upgraded = create_app({"DATA_DIR": str(data_dir)})
     assert indexed_ids(upgraded) == {1, 2}
     get_backend(upgraded).close()
+
+
+def test_index_built_from_another_database_is_rebuilt(app: Flask, data_dir: Path,
+                                                      migrated_database: Path) -> None:
+    import shutil
+
+    load(app, [row("a", "Old Clinic", AUSTIN), row("b", "Old Clinic 2", AUSTIN)])
+    get_backend(app).close()
+    from finder.db import get_database
+
+    get_database(app).engine.dispose()
+    for path in data_dir.glob("finder.sqlite3*"):
+        path.unlink()
+    shutil.copy(migrated_database, data_dir / "finder.sqlite3")
+    fresh = create_app({"DATA_DIR": str(data_dir)})
+    with session_scope(fresh) as session:  # a new database gets a new identity
+        session.execute(sa.text("UPDATE database_identity SET database_id = 'another'"))
+        session.commit()
+    load(fresh, [row("n", "New Clinic", AUSTIN, services="Massage")])
+    assert indexed_ids(fresh) == published_ids(fresh) == {1}
+    body = fresh.test_client().get("/api/v1/search?postcode=78701").get_json()
+    assert [hit["name"] for hit in body["results"]] == ["New Clinic"]
+    get_backend(fresh).close()
+
+
+def test_a_search_applies_a_backlog_in_bounded_batches(app: Flask, data_dir: Path) -> None:
+    from finder.search.whoosh_backend import BATCH
+
+    load(app, [row(str(i), f"Clinic {i}", AUSTIN) for i in range(3)])
+    with session_scope(app) as session:
+        from finder.models import IndexChange
+
+        session.add_all(IndexChange(location_id=1) for _ in range(BATCH + 5))
+        session.commit()
+    assert get_backend(app).catch_up(limit=BATCH) == BATCH
+    assert get_backend(app).catch_up() == 5

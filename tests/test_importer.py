@@ -105,3 +105,68 @@ def test_row_with_extra_cells_is_rejected(app: Flask) -> None:
                             default_country="US")
     assert report.created == 1
     assert "more cells than the header" in report.rejected[0].reason
+
+
+def test_reimport_with_fewer_columns_keeps_the_other_fields(app: Flask) -> None:
+    load(app, [row("a", "Alpha PT", (30.3, -97.7), services="Dry needling", telehealth="yes",
+                   hours="Mon-Fri 08:00-18:00")])
+    text = "external_id,name,phone\na,Alpha Physio,512-555-0100\n"
+    from finder.geocode import get_geocoder
+    from finder.importer import import_csv
+
+    with session_scope(app) as session:
+        report = import_csv(session, get_geocoder(app), read_rows(io.StringIO(text)),
+                            default_country="US")
+        session.commit()
+    assert report.updated == 1
+    location = locations(app)["a"]
+    assert location.name == "Alpha Physio" and location.phone == "+1 512-555-0100"
+    assert location.services == ["Dry needling"] and location.telehealth is True
+    assert (location.latitude, location.longitude) == (30.3, -97.7)
+    assert location.hours["mon"] == [["08:00", "18:00"]]
+
+
+@pytest.mark.parametrize(("postcode", "country", "expected"), [
+    ("2134", "US", "02134"), ("501", "US", "00501"), ("800", "AU", "0800"),
+    ("78701", "US", "78701"),
+])
+def test_leading_zeros_lost_by_a_spreadsheet_are_restored(app: Flask, postcode: str,
+                                                          country: str, expected: str) -> None:
+    report = load(app, [row("a", "Alpha PT", None, postcode=postcode, country=country)])
+    assert report.rejected == []
+    assert locations(app)["a"].postcode == expected
+
+
+def test_unreadable_line_is_rejected_and_the_rest_imported(app: Flask) -> None:
+    text = csv_text([row("a", "Alpha PT", AUSTIN)]) + 'b,"' + "x" * 200_000 + '"\n' + csv_text(
+        [row("c", "Gamma PT", AUSTIN)]).split("\n", 1)[1]
+    from finder.geocode import get_geocoder
+    from finder.importer import import_csv
+
+    with session_scope(app) as session:
+        report = import_csv(session, get_geocoder(app), read_rows(io.StringIO(text)),
+                            default_country="US")
+        session.commit()
+    assert report.created == 2
+    assert "cannot be read as CSV" in report.rejected[0].reason
+
+
+def test_trailing_empty_column_is_ignored(app: Flask) -> None:
+    rows = list(read_rows(io.StringIO("external_id,name,postcode,\na,Alpha,78701,\n")))
+    assert rows == [(2, {"external_id": "a", "name": "Alpha", "postcode": "78701"})]
+
+
+def test_semicolon_separated_file_gets_a_hint() -> None:
+    with pytest.raises(CsvFormatError, match="semicolons"):
+        list(read_rows(io.StringIO("external_id;name\na;Alpha\n")))
+
+
+def test_renamed_listing_moves_to_its_new_organisation(app: Flask) -> None:
+    load(app, [row("a", "Acme Physical Therapy", AUSTIN, website="acme.example")])
+    load(app, [row("a", "Zeta Physical Therapy", AUSTIN, website="acme.example"),
+               row("b", "Acme Physical Therapy", AUSTIN, website="other.example")])
+    with session_scope(app) as session:
+        a, b = (session.scalars(sa.select(Location).where(Location.external_id == key)).one()
+                for key in ("a", "b"))
+        assert a.organization.name == "Zeta Physical Therapy"
+        assert b.organization_id != a.organization_id

@@ -232,3 +232,47 @@ def test_private_fields_never_leave(app: Flask, client: FlaskClient) -> None:
     page = client.get("/providers/1").get_data(as_text=True)
     for text in (body, listing, page):
         assert "secret.example" not in text and "owner_email" not in text
+
+
+def test_phrase_never_spans_two_list_items(app: Flask, client: FlaskClient) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN, conditions="Neck pain; Sciatica")])
+    assert names(search(client, postcode="78701", q='"pain sciatica"')) == []
+    assert names(search(client, postcode="78701", q='"neck pain"')) == ["Alpha PT"]
+
+
+@pytest.mark.parametrize(("field", "stored", "asked"), [
+    ("insurance", "Blue Cross, Blue Shield", "blue cross, blue shield"),
+    ("insurance", "UnitedHealthcare", "unitedhealthcare"),
+    ("languages", "Māori", "maori"),
+    ("languages", "Español", "espanol"),
+])
+def test_insurance_and_language_filters_fold_case_accents_and_commas(
+        app: Flask, client: FlaskClient, field: str, stored: str, asked: str) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN, **{field: stored}), row("b", "Beta PT", AUSTIN)])
+    name = "insurance" if field == "insurance" else "language"
+    assert names(search(client, postcode="78701", **{name: asked})) == ["Alpha PT"]
+
+
+def test_did_you_mean_replaces_whole_words(app: Flask, client: FlaskClient) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN, conditions="Sciatica")])
+    body = search(client, postcode="78701", q="sciatca sciatcaa")
+    assert body["did_you_mean"] == "sciatica sciatica"
+
+
+def test_widened_results_respect_the_limit(directory: Flask, client: FlaskClient) -> None:
+    body = search(client, postcode="78613", q="dry needling", radius=2, limit=2, offset=4)
+    assert body["total"] == 0 and len(body["results"]) == 2
+    assert "prev" not in body["links"] and "next" not in body["links"]
+
+
+def test_radius_limit_is_in_the_unit_of_the_search(directory: Flask,
+                                                   client: FlaskClient) -> None:
+    assert search(client, postcode="M5V", country="CA", radius=300)["query"]["unit"] == "km"
+    response = client.get("/api/v1/search?postcode=78701&radius=300")
+    assert response.get_json()["error"]["code"] == "invalid_radius"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/listings/9223372036854775808",
+                                  "/providers/99999999999999999999"])
+def test_impossible_listing_ids_are_404(client: FlaskClient, path: str) -> None:
+    assert client.get(path).status_code == 404

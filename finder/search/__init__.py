@@ -36,6 +36,7 @@ class MatchQuery:
     radius_km: float | None  # None: no radius (used to find the nearest beyond it)
     concepts: list[Concept] = field(default_factory=list)
     filters: Filters = Filters()
+    nearest: int | None = None  # with no radius: only the nearest this many matter
 
 
 @dataclass

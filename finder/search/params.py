@@ -98,6 +98,12 @@ def _integer(args: Mapping[str, str], name: str, default: int, low: int, high: i
     return value
 
 
+def check_radius(radius: float, unit: str) -> None:
+    """Refuse a radius beyond the maximum, in the unit the search uses."""
+    if geo.to_km(radius, unit) > MAX_RADIUS_KM + 1e-6:
+        raise InvalidInput("'radius' can be at most 250 mi (402 km).", code="invalid_radius")
+
+
 def parse_params(args: Mapping[str, str]) -> SearchParams:
     """Check raw query-string arguments; raise InvalidInput with a specific code."""
     lat = _number(args, "lat", "invalid_coordinates")
@@ -117,8 +123,8 @@ def parse_params(args: Mapping[str, str]) -> SearchParams:
     radius = _number(args, "radius", "invalid_radius")
     if radius is not None and radius <= 0:
         raise InvalidInput("'radius' must be greater than zero.", code="invalid_radius")
-    if radius is not None and geo.to_km(radius, unit or "mi") > MAX_RADIUS_KM + 1e-9:
-        raise InvalidInput("'radius' can be at most 250 mi (402 km).", code="invalid_radius")
+    if radius is not None and unit is not None:
+        check_radius(radius, unit)
     sort = _text(args, "sort", 20).lower() or "best"
     if sort not in SORTS:
         raise InvalidInput(f"'sort' must be one of {', '.join(SORTS)}.", code="invalid_sort")

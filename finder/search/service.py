@@ -15,7 +15,7 @@ from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
 from ..models import Location
 from . import Filters, MatchQuery, SearchBackend
-from .params import DEFAULT_RADIUS, SearchParams
+from .params import DEFAULT_RADIUS, SearchParams, check_radius
 from .query import parse
 from .ranking import Decay, Ranked, rank
 
@@ -77,6 +77,7 @@ def search(
     origin = locate(params, geocoder, default_country)
     unit = params.unit or geo.default_unit(origin.country)
     radius = params.radius if params.radius is not None else DEFAULT_RADIUS[unit]
+    check_radius(radius, unit)
     concepts = parse(params.q)
     filters = Filters(
         telehealth=params.telehealth,
@@ -94,8 +95,10 @@ def search(
         outcome.did_you_mean = _corrected(params.q, matches.corrections)
 
     if not ranked:
-        beyond = backend.match(MatchQuery(origin.lat, origin.lon, None, concepts, filters))
-        nearest = rank(beyond.candidates, "distance", decay)[:WIDENED_LIMIT]
+        wanted = min(params.limit, WIDENED_LIMIT)
+        beyond = backend.match(MatchQuery(origin.lat, origin.lon, None, concepts, filters,
+                                          nearest=wanted))
+        nearest = rank(beyond.candidates, "distance", decay)[:wanted]
         if nearest:
             distance = geo.from_km(nearest[0].candidate.distance_km, unit)
             outcome.widened = {
@@ -116,7 +119,7 @@ def search(
 def _corrected(q: str, corrections: dict[str, str]) -> str:
     text = q
     for typed, fixed in corrections.items():
-        text = re.sub(re.escape(typed), fixed, text, flags=re.IGNORECASE)
+        text = re.sub(rf"\b{re.escape(typed)}\b", fixed, text, flags=re.IGNORECASE)
     return text
 
 

@@ -243,8 +243,23 @@ class WhooshBackend:
         if filters and wanted:
             wanted &= set(searcher.docs_for_query(query.And(filters)))
 
-        candidates = []
-        for docnum in wanted:
+        order: Iterable[int] = wanted
+        if request.nearest is not None and wanted:
+            # Visit matches nearest first by the fast spherical distance, and stop once the
+            # rest are surely farther than the nearest ones found.
+            chosen = np.fromiter(wanted, dtype=np.int64)
+            rows = np.searchsorted(snapshot.docnums, chosen)
+            rough = geo.haversine_km(request.lat, request.lon, snapshot.lats[rows],
+                                     snapshot.lons[rows])
+            by_distance = np.argsort(rough, kind="stable")
+            order = chosen[by_distance].tolist()
+            rough_sorted = rough[by_distance].tolist()
+        candidates: list[Candidate] = []
+        for position, docnum in enumerate(order):
+            if request.nearest is not None and len(candidates) >= request.nearest:
+                farthest = max(c.distance_km for c in candidates)
+                if rough_sorted[position] > farthest * geo.PREFILTER_SLACK + 0.1:
+                    break
             fields = snapshot.stored[docnum]
             opens = request.filters.open_at
             if opens is not None and not is_open(fields["hours"], fields["timezone"], opens):
