@@ -53,8 +53,8 @@ class SearchBackend(Protocol):
         """Return every published listing matching the query, with its distance."""
         ...
 
-    def catch_up(self) -> int:
-        """Apply recorded listing changes not yet searchable; return how many."""
+    def catch_up(self, limit: int | None = None) -> int:
+        """Apply recorded listing changes not yet searchable (at most ``limit``)."""
         ...
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
