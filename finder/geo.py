@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from geographiclib.geodesic import Geodesic
 from geopy.distance import EARTH_RADIUS
@@ -45,4 +47,57 @@ def haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> 
     a = (np.sin((lat2 - lat1) / 2.0) ** 2
          + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2.0) ** 2)
     result: np.ndarray = 2.0 * EARTH_RADIUS * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    return result
+
+
+# WGS-84, as in geographiclib.
+_A = 6378137.0
+_F = 1 / 298.257223563
+_B = (1 - _F) * _A
+_E2 = (_A**2 - _B**2) / _B**2
+_ITERATIONS = 4  # enough for lines of a few hundred km; longer ones fall back
+
+
+def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """Return WGS-84 geodesic distances in km from one point to arrays of points.
+
+    Vincenty's inverse formula, vectorised, agrees with Karney's algorithm (what geopy uses)
+    to well under a millimetre. Near-me distances converge in a few iterations; the rare
+    pairs that do not (long or nearly antipodal lines) are computed with geographiclib.
+    """
+    lats = np.asarray(lats, dtype=np.float64)
+    lons = np.asarray(lons, dtype=np.float64)
+    u1 = math.atan((1 - _F) * math.tan(math.radians(lat)))
+    sin_u1, cos_u1 = math.sin(u1), math.cos(u1)
+    u2 = np.arctan((1 - _F) * np.tan(np.radians(lats)))
+    sin_u2, cos_u2 = np.sin(u2), np.cos(u2)
+    big_l = np.radians(lons - lon)
+    a, b = cos_u1 * sin_u2, sin_u1 * cos_u2
+    c_, d = cos_u1 * cos_u2, sin_u1 * sin_u2
+    lam = big_l
+    for _ in range(_ITERATIONS):
+        sin_lam, cos_lam = np.sin(lam), np.cos(lam)
+        sin_sigma = np.hypot(cos_u2 * sin_lam, a - b * cos_lam)
+        cos_sigma = d + c_ * cos_lam
+        sigma = np.arctan2(sin_sigma, cos_sigma)
+        safe = np.where(sin_sigma == 0, 1.0, sin_sigma)
+        sin_alpha = c_ * sin_lam / safe
+        cos2_alpha = 1 - sin_alpha * sin_alpha
+        cos_2sm = cos_sigma - 2 * d / np.where(cos2_alpha == 0, 1.0, cos2_alpha)
+        cos_2sm = np.where(cos2_alpha == 0, 0.0, cos_2sm)
+        c = _F / 16 * cos2_alpha * (4 + _F * (4 - 3 * cos2_alpha))
+        previous = lam
+        lam = big_l + (1 - c) * _F * sin_alpha * (
+            sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (2 * cos_2sm * cos_2sm - 1)))
+    u2s = cos2_alpha * _E2
+    big_a = 1 + u2s / 16384 * (4096 + u2s * (-768 + u2s * (320 - 175 * u2s)))
+    big_b = u2s / 1024 * (256 + u2s * (-128 + u2s * (74 - 47 * u2s)))
+    delta_sigma = big_b * sin_sigma * (cos_2sm + big_b / 4 * (
+        cos_sigma * (2 * cos_2sm * cos_2sm - 1)
+        - big_b / 6 * cos_2sm * (4 * sin_sigma * sin_sigma - 3) * (4 * cos_2sm * cos_2sm - 3)))
+    metres = _B * big_a * (sigma - delta_sigma)
+    metres = np.where(sin_sigma == 0, 0.0, metres)
+    for i in np.flatnonzero((np.abs(lam - previous) > 1e-12) | ~np.isfinite(metres)):
+        metres[i] = _WGS84.Inverse(lat, lon, lats[i], lons[i], Geodesic.DISTANCE)["s12"]
+    result: np.ndarray = metres / 1000.0
     return result

@@ -1,0 +1,38 @@
+"""Distances agree with geopy's geodesic distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from geopy.distance import geodesic
+
+from finder.geo import geodesic_km, geodesic_km_many, haversine_km
+
+
+@pytest.mark.parametrize("origin", [(30.27, -97.74), (0.0, 0.0), (-45.0, 170.0), (89.9, 10.0),
+                                    (64.1, -21.9)])
+@pytest.mark.parametrize("spread", [0.5, 5.0, 180.0])
+def test_vectorised_geodesic_matches_geopy(origin: tuple[float, float], spread: float) -> None:
+    rng = np.random.default_rng(7)
+    lats = np.clip(origin[0] + rng.uniform(-spread, spread, 300), -89.99, 89.99)
+    lons = (origin[1] + rng.uniform(-spread, spread, 300) + 180) % 360 - 180
+    fast = geodesic_km_many(origin[0], origin[1], lats, lons)
+    for lat, lon, km in zip(lats[:60], lons[:60], fast[:60], strict=True):
+        assert km == pytest.approx(geodesic(origin, (lat, lon)).km, abs=1e-6)
+    scalar = [geodesic_km(origin[0], origin[1], lat, lon) for lat, lon in zip(lats, lons,
+                                                                             strict=True)]
+    assert np.allclose(fast, scalar, rtol=0, atol=1e-6)
+
+
+def test_same_point_and_antipodes() -> None:
+    distances = geodesic_km_many(10.0, 10.0, np.array([10.0, -10.0]), np.array([10.0, -170.0]))
+    assert distances[0] == 0.0
+    assert distances[1] == pytest.approx(geodesic((10, 10), (-10, -170)).km, abs=1e-6)
+
+
+def test_haversine_is_within_the_prefilter_slack_of_geodesic() -> None:
+    rng = np.random.default_rng(3)
+    lats, lons = rng.uniform(-80, 80, 2000), rng.uniform(-180, 180, 2000)
+    exact = geodesic_km_many(40.0, -75.0, lats, lons)
+    rough = haversine_km(40.0, -75.0, lats, lons)
+    assert np.all(np.abs(rough - exact) <= exact * 0.0057 + 1e-9)
