@@ -39,15 +39,15 @@ def hit_json(hit: Hit, unit: str) -> dict[str, Any]:
     url = url_for("views.provider", location_id=location.id, _external=True)
     return {
         **public_json(location, url),
-        "distance": round(geo.from_km(ranked.candidate.distance_km, unit), 3),
+        "distance": round(geo.from_km(ranked.distance_km, unit), 3),
         "unit": unit,
         "score": ranked.score,
         "score_components": {
-            "text": round(ranked.candidate.text, 6),
+            "text": round(ranked.text, 6),
             "distance_decay": round(ranked.decay, 6),
-            "distance_km": round(ranked.candidate.distance_km, 3),
+            "distance_km": round(ranked.distance_km, 3),
         },
-        "matched_terms": ranked.candidate.matched_terms,
+        "matched_terms": ranked.matched_terms,
     }
 
 

@@ -21,7 +21,7 @@ from tests.conftest import AUSTIN, load, row
 
 def indexed_ids(app: Flask) -> set[int]:
     matches = get_backend(app).match(MatchQuery(AUSTIN[0], AUSTIN[1], None))
-    return {candidate.id for candidate in matches.candidates}
+    return {int(listing_id) for listing_id in matches.ids}
 
 
 def published_ids(app: Flask) -> set[int]:
@@ -120,7 +120,7 @@ def test_index_of_an_older_format_is_rebuilt_from_the_database(app: Flask,
                                                                data_dir: Path) -> None:
     from whoosh import index
 
-    from finder.search.whoosh_backend import FORMAT_VERSION, META_ID
+    from finder.search.documents import FORMAT_VERSION, META_ID
 
     load(app, [row("a", "Alpha PT", AUSTIN), row("b", "Beta PT", AUSTIN)])
     get_backend(app).close()

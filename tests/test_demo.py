@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from finder import create_app
@@ -42,7 +43,7 @@ def demo(migrated_database: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.mark.parametrize("term", SUGGESTED_KEYWORDS)
 def test_every_suggested_term_finds_providers(demo: Flask, term: str) -> None:
     matches = get_backend(demo).match(MatchQuery(40.75, -73.99, None, parse(term)))
-    assert len(matches.candidates) >= 5
+    assert len(matches.ids) >= 5
 
 
 def test_demo_spans_several_countries(demo: Flask) -> None:
@@ -51,3 +52,33 @@ def test_demo_spans_several_countries(demo: Flask) -> None:
         body = client.get("/api/v1/search", query_string={
             "postcode": postcode, "country": country, "radius": 250}).get_json()
         assert body["total"] > 0 or body["widened"]["count"] > 0
+
+
+QUERIES = ["dry needling", "low back pain", '"back pain"', "ims sciatica", "pelvic floor",
+           "tennis elbow headaches", "trigger point dry needling", "physio", "cupping",
+           "sports injuries runner's knee", "achilles", "percutaneous electrical nerve stimulation",
+           "sciatcia", "austin", "vestibular therapy migraine"]
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_index_matches_and_scores_like_the_reference_function(demo: Flask, q: str) -> None:
+    from sqlalchemy.orm import selectinload
+
+    from finder.models import Location
+    from finder.search.documents import field_tokens
+    from finder.search.ranking import text_relevance
+
+    matches = get_backend(demo).match(MatchQuery(40.75, -73.99, None, parse(q)))
+    found = {int(i): (float(t), matches.matched_terms(n))
+             for n, (i, t) in enumerate(zip(matches.ids, matches.text, strict=True))}
+    expected = {}
+    with session_scope(demo) as session:
+        for location in session.scalars(sa.select(Location).options(
+                selectinload(Location.organization))):
+            result = text_relevance(matches.concepts, field_tokens(location))
+            if result is not None:
+                expected[location.id] = result
+    assert found.keys() == expected.keys()
+    for listing_id, (text, terms) in expected.items():
+        assert found[listing_id][0] == pytest.approx(text, abs=1e-9)
+        assert found[listing_id][1] == terms

@@ -3,23 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from finder import geo
 from finder.errors import ConfigError
-from finder.search.query import EXACT, FUZZY, SYNONYM, Alternative, Concept, analyze, parse
-from finder.search.ranking import (
-    FIELD_WEIGHTS,
-    KIND_FACTORS,
-    Candidate,
-    Decay,
-    Ranked,
-    contains,
-    rank,
-    text_relevance,
+from finder.search import ranking
+from finder.search.query import (
+    EXACT,
+    FUZZY,
+    SYNONYM,
+    Alternative,
+    Concept,
+    all_shingles,
+    analyze,
+    parse,
+    shingles,
 )
+from finder.search.ranking import FIELD_WEIGHTS, KIND_FACTORS, Decay, text_relevance
 from finder.settings import SETTINGS, load
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    distance_km: float
+    text: float = 1.0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    candidate: Candidate
+    score: float
+    decay: float
+
+
+def rank(candidates: Sequence[Candidate], sort: str, decay: Decay) -> list[Ranked]:
+    """Call the array ranking with a list of candidates, as a backend's arrays would hold."""
+    result = ranking.rank(np.array([c.id for c in candidates], dtype=np.int64),
+                          np.array([c.distance_km for c in candidates], dtype=np.float64),
+                          np.array([c.text for c in candidates], dtype=np.float64), sort, decay)
+    return [Ranked(candidates[i], float(result.score[i]), float(result.decay[i]))
+            for i in result.order]
+
+
+def contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
+    return all_shingles(haystack, "|").issuperset(shingles(needle))
 
 MILE_KM = 1.609344
 # The shipped defaults: no penalty within 2 mi, half the score 10 mi beyond that.
@@ -75,6 +106,10 @@ def test_decay_is_gaussian_so_twice_the_scale_is_the_decay_to_the_fourth() -> No
         (("back",), ("back", "pain"), False),
         ((), ("back",), False),
         (("dry", "needl"), ("dry", "needl"), True),
+        (("pain", "|", "sciatica"), ("pain", "sciatica"), False),
+        (("a", "b", "c", "d"), ("a", "b", "c", "d"), True),
+        (("a", "b", "c", "x", "b", "c", "d"), ("a", "b", "c", "d"), True),  # shingle semantics
+        (("a", "b", "c", "x", "c", "d"), ("a", "b", "c", "d"), False),
     ],
 )
 def test_contains_requires_a_contiguous_run(

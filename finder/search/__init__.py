@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from .query import Concept
-from .ranking import Candidate
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,26 @@ class MatchQuery:
 
 @dataclass
 class Matches:
-    candidates: list[Candidate]
+    """Every listing matching a query, as parallel arrays."""
+
+    ids: np.ndarray  # listing ids
+    distance_km: np.ndarray
+    text: np.ndarray  # text relevance, as ranking.text_relevance computes it
+    best: np.ndarray  # (concepts, candidates): position of each concept's best alternative
+    concepts: list[Concept] = field(default_factory=list)  # after spelling corrections
     # Typed word -> the indexed word it was corrected to ("did you mean").
     corrections: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, concepts: list[Concept]) -> Matches:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0),
+                   np.zeros((len(concepts), 0), dtype=np.int16), concepts)
+
+    def matched_terms(self, position: int) -> list[str]:
+        """Return the readable terms that matched for one candidate."""
+        terms = [concept.alternatives[int(self.best[i, position])].text
+                 for i, concept in enumerate(self.concepts)]
+        return list(dict.fromkeys(terms))
 
 
 class SearchBackend(Protocol):

@@ -24,6 +24,10 @@ from whoosh.support.charset import accent_map
 from ..resources import resource_dir
 
 EXACT, SYNONYM, FUZZY = "exact", "synonym", "fuzzy"
+# Phrases are matched through word n-grams ("shingles") of up to this many words: exactly for
+# phrases this long or shorter; a longer phrase matches when each of its runs of this many
+# words does.
+SHINGLE = 3
 MAX_QUERY_LENGTH = 200
 MAX_CONCEPTS = 12
 
@@ -44,11 +48,35 @@ def analyze(text: str) -> tuple[str, ...]:
     return tuple(token.text for token in analyzer()(text))
 
 
+def shingles(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the n-gram keys that a phrase of these tokens must all match."""
+    size = min(len(tokens), SHINGLE)
+    return tuple(" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1))
+
+
+def all_shingles(tokens: tuple[str, ...], separator: str) -> set[str]:
+    """Return every 1..SHINGLE-gram of a token stream, never across a ``separator`` token."""
+    keys: set[str] = set()
+    run: list[str] = []
+    for token in (*tokens, separator):
+        if token == separator:
+            for size in range(1, SHINGLE + 1):
+                keys.update(" ".join(run[i:i + size]) for i in range(len(run) - size + 1))
+            run = []
+        else:
+            run.append(token)
+    return keys
+
+
 @dataclass(frozen=True)
 class Alternative:
     tokens: tuple[str, ...]
     text: str  # readable form, reported in matched_terms
     kind: str = EXACT
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return shingles(self.tokens)
 
 
 @dataclass(frozen=True)

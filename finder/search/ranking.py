@@ -1,4 +1,4 @@
-"""Ranking: the one pure function that orders hits, shared by every backend.
+"""Ranking: the pure functions that score and order hits, shared by every backend.
 
 Text relevance is computed here from which concept matched in which field, not from an
 engine's internal score, so every backend ranks the same data the same way and every hit can
@@ -8,10 +8,12 @@ explain itself through its ``score_components``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from .query import EXACT, FUZZY, SYNONYM, Concept
+import numpy as np
+
+from .query import EXACT, FUZZY, SYNONYM, Concept, all_shingles
 
 # How much a match in each field says about the listing (services and the clinic's name are
 # what it offers; the description is prose; the place only says where it is).
@@ -24,6 +26,7 @@ FIELD_WEIGHTS: dict[str, float] = {
 }
 KIND_FACTORS: dict[str, float] = {EXACT: 1.0, SYNONYM: 0.9, FUZZY: 0.7}
 SORTS = ("best", "distance", "relevance")
+ITEM_BREAK = "|"  # a token the analyser never makes, placed between list items
 
 
 @dataclass(frozen=True)
@@ -37,62 +40,34 @@ class Decay:
     scale_km: float
     decay: float = 0.5
 
-    def __call__(self, distance_km: float) -> float:
-        beyond = max(0.0, distance_km - self.offset_km)
+    def __call__(self, distance_km: np.ndarray | float) -> np.ndarray:
+        beyond = np.maximum(0.0, distance_km - self.offset_km)
         sigma_squared = -(self.scale_km**2) / (2.0 * math.log(self.decay))
-        return math.exp(-(beyond**2) / (2.0 * sigma_squared))
-
-
-@dataclass
-class Candidate:
-    """A listing that matched every concept within the radius and passed the filters."""
-
-    id: int
-    distance_km: float
-    text: float = 1.0
-    matched_terms: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Ranked:
-    candidate: Candidate
-    score: float
-    decay: float
-
-
-def contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
-    """Return whether ``needle`` occurs as a contiguous run in ``haystack``."""
-    size = len(needle)
-    if size == 1:
-        return needle[0] in haystack
-    first = needle[0]
-    return any(
-        haystack[i] == first and tuple(haystack[i:i + size]) == tuple(needle)
-        for i in range(len(haystack) - size + 1)
-    )
+        result: np.ndarray = np.exp(-(beyond**2) / (2.0 * sigma_squared))
+        return result
 
 
 def text_relevance(
     concepts: Sequence[Concept], fields: Mapping[str, Sequence[str]]
 ) -> tuple[float, list[str]] | None:
-    """Score analysed listing fields against the concepts; None if a concept is missing.
+    """Score one listing's analysed fields against the concepts; None if a concept is missing.
 
-    Each concept scores its best (field weight x kind factor); relevance is their mean, in
-    (0, 1]. Also returns the readable terms that matched.
+    Each concept scores its best (field weight x kind factor) over its alternatives, the first
+    one found winning a tie; relevance is their mean, in (0, 1]. Also returns the readable
+    terms that matched. A phrase matches a field when all its shingles occur in it.
     """
     if not concepts:
         return 1.0, []
+    keys = {name: all_shingles(tuple(tokens), ITEM_BREAK) for name, tokens in fields.items()}
     total = 0.0
     matched: list[str] = []
     for concept in concepts:
         best, best_text = 0.0, ""
         for alternative in concept.alternatives:
             factor = KIND_FACTORS[alternative.kind]
-            if factor <= best:
-                continue
-            for name, tokens in fields.items():
+            for name in FIELD_WEIGHTS:
                 weight = FIELD_WEIGHTS[name] * factor
-                if weight > best and contains(tokens, alternative.tokens):
+                if weight > best and name in keys and keys[name].issuperset(alternative.keys):
                     best, best_text = weight, alternative.text
         if best == 0.0:
             return None
@@ -101,19 +76,28 @@ def text_relevance(
     return total / len(concepts), list(dict.fromkeys(matched))
 
 
-def rank(candidates: Iterable[Candidate], sort: str, decay: Decay) -> list[Ranked]:
+@dataclass(frozen=True)
+class Ranking:
+    """The order of a set of candidates, with each one's score and distance factor."""
+
+    order: np.ndarray  # candidate positions, best first
+    score: np.ndarray  # per candidate: text x distance decay
+    decay: np.ndarray  # per candidate
+
+
+def rank(ids: np.ndarray, distance_km: np.ndarray, text: np.ndarray, sort: str,
+         decay: Decay) -> Ranking:
     """Order candidates: ``best`` by text x decay, ``relevance`` by text, ``distance`` by distance.
 
     Ties always fall back to distance, then id, so the order is total and reproducible.
+    Scores are rounded to 6 places before ordering, as they are reported.
     """
-    ranked = []
-    for c in candidates:
-        factor = decay(c.distance_km)
-        ranked.append(Ranked(c, round(c.text * factor, 6), factor))
+    factor = decay(distance_km)
+    score = np.round(text * factor, 6)
     if sort == "distance":
-        ranked.sort(key=lambda r: (r.candidate.distance_km, r.candidate.id))
+        order = np.lexsort((ids, distance_km))
     elif sort == "relevance":
-        ranked.sort(key=lambda r: (-r.candidate.text, r.candidate.distance_km, r.candidate.id))
+        order = np.lexsort((ids, distance_km, -text))
     else:
-        ranked.sort(key=lambda r: (-r.score, r.candidate.distance_km, r.candidate.id))
-    return ranked
+        order = np.lexsort((ids, distance_km, -score))
+    return Ranking(order, score, factor)

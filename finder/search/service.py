@@ -14,18 +14,39 @@ from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
 from ..models import Location
-from . import Filters, MatchQuery, SearchBackend
+from . import Filters, Matches, MatchQuery, SearchBackend
 from .params import DEFAULT_RADIUS, SearchParams, check_radius
 from .query import parse
-from .ranking import Decay, Ranked, rank
+from .ranking import Decay, rank
 
 WIDENED_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One ranked hit, with the parts of its score."""
+
+    id: int
+    distance_km: float
+    text: float
+    decay: float
+    score: float
+    matched_terms: list[str]
 
 
 @dataclass
 class Hit:
     location: Location
     ranked: Ranked
+
+
+def ranked_page(matches: Matches, sort: str, decay: Decay, offset: int,
+                limit: int) -> list[Ranked]:
+    """Rank all matches with the shared ranking function and return one page."""
+    ranking = rank(matches.ids, matches.distance_km, matches.text, sort, decay)
+    return [Ranked(int(matches.ids[i]), float(matches.distance_km[i]), float(matches.text[i]),
+                   float(ranking.decay[i]), float(ranking.score[i]), matches.matched_terms(i))
+            for i in ranking.order[offset:offset + limit]]
 
 
 @dataclass
@@ -88,19 +109,18 @@ def search(
     )
     matches = backend.match(MatchQuery(origin.lat, origin.lon, geo.to_km(radius, unit),
                                        concepts, filters))
-    ranked = rank(matches.candidates, params.sort, decay)
-    page = ranked[params.offset:params.offset + params.limit]
-    outcome = SearchOutcome(params, origin, unit, radius, len(ranked), [])
+    page = ranked_page(matches, params.sort, decay, params.offset, params.limit)
+    outcome = SearchOutcome(params, origin, unit, radius, len(matches.ids), [])
     if matches.corrections:
         outcome.did_you_mean = _corrected(params.q, matches.corrections)
 
-    if not ranked:
+    if not outcome.total:
         wanted = min(params.limit, WIDENED_LIMIT)
         beyond = backend.match(MatchQuery(origin.lat, origin.lon, None, concepts, filters,
                                           nearest=wanted))
-        nearest = rank(beyond.candidates, "distance", decay)[:wanted]
+        nearest = ranked_page(beyond, "distance", decay, 0, wanted)
         if nearest:
-            distance = geo.from_km(nearest[0].candidate.distance_km, unit)
+            distance = geo.from_km(nearest[0].distance_km, unit)
             outcome.widened = {
                 "radius": radius,
                 "unit": unit,
@@ -136,10 +156,10 @@ def _suggestion(params: SearchParams, did_you_mean: str) -> dict[str, Any]:
 
 
 def _load(session: Session, page: list[Ranked]) -> list[Hit]:
-    ids = [r.candidate.id for r in page]
+    ids = [r.id for r in page]
     rows = session.scalars(
         sa.select(Location).where(Location.id.in_(ids))
         .options(selectinload(Location.organization))
     ).all()
     by_id = {row.id: row for row in rows}
-    return [Hit(by_id[r.candidate.id], r) for r in page if r.candidate.id in by_id]
+    return [Hit(by_id[r.id], r) for r in page if r.id in by_id]

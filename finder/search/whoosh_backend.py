@@ -4,16 +4,15 @@ The index holds one document per published location plus a ``__meta__`` document
 highest ``IndexChange.seq`` applied, committed atomically with the documents. Any process can
 catch the index up from the change record; Whoosh allows one writer, so a process that cannot
 take the lock leaves the work to the one that holds it. Searchers reopen when another process
-commits a new index generation.
+commits a new index generation, reusing the arrays of the segments they already know
+(see ``segments``).
 """
 
 from __future__ import annotations
 
 import fcntl
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,120 +23,45 @@ import numpy as np
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, selectinload, sessionmaker
-from whoosh import index, query, writing
-from whoosh.analysis import CharsetFilter, RegexTokenizer
-from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh import index, writing
+from whoosh.fields import Schema
 from whoosh.index import LockError
+from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
-from whoosh.support.charset import accent_map
 
-from .. import geo
 from ..db import get_database
 from ..errors import SearchUnavailable
-from ..hours import is_open
 from ..models import DatabaseIdentity, IndexChange, Location, Status
 from . import Matches, MatchQuery
-from .query import Concept, analyze, analyzer, with_corrections
-from .ranking import Candidate, text_relevance
+from .documents import FORMAT_VERSION, META_ID, TEXT_FIELDS, document, schema
+from .query import Concept, analyze, with_corrections
+from .segments import SegmentData, match_segment
 
-META_ID = "__meta__"
-# Bump when the schema or the analysis changes: an index of another format is rebuilt from the
-# database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 3
-TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
-ITEM_BREAK = "|"  # a token the analyser never makes, placed between list items
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
-
-
-def schema() -> Schema:
-    text = analyzer()
-    return Schema(
-        id=ID(stored=True, unique=True),
-        **{name: TEXT(analyzer=text, phrase=True) for name in TEXT_FIELDS},
-        # Unstemmed words of every text field, for spelling corrections.
-        spell=TEXT(analyzer=RegexTokenizer() | CharsetFilter(accent_map), phrase=False),
-        insurance=KEYWORD(lowercase=True, commas=True),
-        language=KEYWORD(lowercase=True, commas=True),
-        telehealth=BOOLEAN,
-        accepting=BOOLEAN,
-        lat=NUMERIC(float, stored=True),
-        lon=NUMERIC(float, stored=True),
-        tokens=STORED,  # analysed text fields, for the shared relevance function
-        hours=STORED,
-        timezone=STORED,
-        applied_seq=STORED,
-        format_version=STORED,
-        database_id=STORED,
-    )
-
-
-def place_text(location: Location) -> str:
-    return f"{location.city} {location.region}"
-
-
-def text_fields(location: Location) -> dict[str, str]:
-    """Return the searchable text of a location, field by field."""
-    names = [location.name]
-    if location.organization.name != location.name:
-        names.append(location.organization.name)
-    return {
-        "name": " ".join(names),
-        "services": " ; ".join(location.services),
-        "conditions": " ; ".join(location.conditions),
-        "description": location.description,
-        "place": place_text(location),
-    }
-
-
-def field_tokens(location: Location) -> dict[str, tuple[str, ...]]:
-    """Return the analysed text fields, list items kept apart so no phrase spans two."""
-    tokens = {name: analyze(text) for name, text in text_fields(location).items()}
-    for name in ("services", "conditions"):
-        items = [analyze(item) for item in getattr(location, name)]
-        tokens[name] = tuple(t for item in items for t in (*item, ITEM_BREAK))[:-1]
-    return {name: value for name, value in tokens.items() if value}
-
-
-def normalize_keyword(value: str) -> str:
-    """Fold case, accents and punctuation of an insurance or language name."""
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(re.findall(r"\w+", plain))
-
-
-def document(location: Location) -> dict[str, Any]:
-    """Return the index document of a published location."""
-    texts = text_fields(location)
-    return {
-        "id": str(location.id),
-        **texts,
-        "spell": " ".join(texts.values()).lower(),
-        "insurance": ",".join(normalize_keyword(i) for i in location.insurance),
-        "language": ",".join(normalize_keyword(lang) for lang in location.languages),
-        "telehealth": location.telehealth,
-        "accepting": location.accepting_new_patients,
-        "lat": location.latitude,
-        "lon": location.longitude,
-        "tokens": field_tokens(location),
-        "hours": location.hours,
-        "timezone": location.timezone,
-    }
+INDEX_PROCESSES = 2  # Whoosh's multiprocessing writer for full rebuilds
 
 
 @dataclass
 class _Snapshot:
-    """A searcher and the per-generation arrays built from it."""
+    """One index generation: its searcher, its segments and their live rows."""
 
     searcher: Searcher
-    docnums: np.ndarray
-    lats: np.ndarray
-    lons: np.ndarray
-    stored: dict[int, dict[str, Any]]
-    applied_seq: int
-    format_version: int
-    database_id: str
+    segments: list[tuple[SegmentData, IndexReader, np.ndarray]]
+    meta: dict[str, Any]
+
+    @property
+    def applied_seq(self) -> int:
+        return int(self.meta.get("applied_seq", 0))
+
+    @property
+    def format_version(self) -> int:
+        return int(self.meta.get("format_version", 0))
+
+    @property
+    def database_id(self) -> str:
+        return str(self.meta.get("database_id", ""))
 
 
 class WhooshBackend:
@@ -149,6 +73,7 @@ class WhooshBackend:
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
         self._retired: _Snapshot | None = None
+        self._segments: dict[str, SegmentData] = {}
         self._checked_at = 0.0
         self._caught_up_at = 0.0
         self._ix = self._open_or_create()
@@ -210,68 +135,34 @@ class WhooshBackend:
         self._retired = snapshot
 
     def _load(self, searcher: Searcher) -> _Snapshot:
-        docnums, lats, lons = [], [], []
-        stored: dict[int, dict[str, Any]] = {}
-        meta: dict[str, Any] = {}
-        for docnum, fields in searcher.reader().iter_docs():
-            if fields["id"] == META_ID:
-                meta = fields
-                continue
-            docnums.append(docnum)
-            lats.append(fields["lat"])
-            lons.append(fields["lon"])
-            stored[docnum] = fields
-        return _Snapshot(searcher, np.array(docnums, dtype=np.int64), np.array(lats),
-                         np.array(lons), stored, int(meta.get("applied_seq", 0)),
-                         int(meta.get("format_version", 0)), str(meta.get("database_id", "")))
+        segments = []
+        known: dict[str, SegmentData] = {}
+        for reader, _offset in searcher.reader().leaf_readers():
+            segment_id = reader.segment().segment_id()
+            data = self._segments.get(segment_id) or SegmentData(reader)
+            known[segment_id] = data
+            segments.append((data, reader, data.live(reader)))
+        self._segments = known  # forget segments merged away
+        meta = searcher.document(id=META_ID) or {}
+        return _Snapshot(searcher, segments, meta)
 
     def match(self, request: MatchQuery) -> Matches:
         if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
             self.catch_up(limit=BATCH)
         snapshot = self._current()
-        searcher = snapshot.searcher
-        docnums = snapshot.docnums
-        if request.radius_km is not None and len(docnums):
-            rough = geo.haversine_km(request.lat, request.lon, snapshot.lats, snapshot.lons)
-            docnums = docnums[rough <= request.radius_km * geo.PREFILTER_SLACK + 0.1]
-        wanted = set(docnums.tolist())
-
-        concepts, corrections = self._correct(searcher, request.concepts)
-        if concepts:
-            wanted &= set(searcher.docs_for_query(_concepts_query(concepts)))
-        filters = _filter_queries(request)
-        if filters and wanted:
-            wanted &= set(searcher.docs_for_query(query.And(filters)))
-
-        order: Iterable[int] = wanted
-        if request.nearest is not None and wanted:
-            # Visit matches nearest first by the fast spherical distance, and stop once the
-            # rest are surely farther than the nearest ones found.
-            chosen = np.fromiter(wanted, dtype=np.int64)
-            rows = np.searchsorted(snapshot.docnums, chosen)
-            rough = geo.haversine_km(request.lat, request.lon, snapshot.lats[rows],
-                                     snapshot.lons[rows])
-            by_distance = np.argsort(rough, kind="stable")
-            order = chosen[by_distance].tolist()
-            rough_sorted = rough[by_distance].tolist()
-        candidates: list[Candidate] = []
-        for position, docnum in enumerate(order):
-            if request.nearest is not None and len(candidates) >= request.nearest:
-                farthest = max(c.distance_km for c in candidates)
-                if rough_sorted[position] > farthest * geo.PREFILTER_SLACK + 0.1:
-                    break
-            fields = snapshot.stored[docnum]
-            opens = request.filters.open_at
-            if opens is not None and not is_open(fields["hours"], fields["timezone"], opens):
-                continue
-            distance = geo.geodesic_km(request.lat, request.lon, fields["lat"], fields["lon"])
-            if request.radius_km is not None and distance > request.radius_km:
-                continue
-            relevance = text_relevance(concepts, fields["tokens"])
-            if relevance is None:  # e.g. a phrase that only spanned two list items
-                continue
-            candidates.append(Candidate(int(fields["id"]), distance, *relevance))
-        return Matches(candidates, corrections)
+        concepts, corrections = self._correct(snapshot.searcher, request.concepts)
+        parts = [match_segment(data, reader, alive, request, concepts)
+                 for data, reader, alive in snapshot.segments]
+        if not parts:
+            return Matches.empty(concepts)
+        return Matches(
+            ids=np.concatenate([p.ids for p in parts]),
+            distance_km=np.concatenate([p.distance_km for p in parts]),
+            text=np.concatenate([p.text for p in parts]),
+            best=np.concatenate([p.best for p in parts], axis=1),
+            concepts=concepts,
+            corrections=corrections,
+        )
 
     def _correct(self, searcher: Searcher, concepts: list[Concept]
                  ) -> tuple[list[Concept], dict[str, str]]:
@@ -426,30 +317,3 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield list(items[start:start + size])
 
 
-def _concepts_query(concepts: list[Concept]) -> query.Query:
-    """Every concept must match in some field through one of its alternatives."""
-    clauses = []
-    for concept in concepts:
-        options: list[query.Query] = []
-        for alternative in concept.alternatives:
-            for name in TEXT_FIELDS:
-                if len(alternative.tokens) == 1:
-                    options.append(query.Term(name, alternative.tokens[0]))
-                else:
-                    options.append(query.Phrase(name, list(alternative.tokens)))
-        clauses.append(query.Or(options))
-    return query.And(clauses)
-
-
-def _filter_queries(request: MatchQuery) -> list[query.Query]:
-    f = request.filters
-    clauses: list[query.Query] = []
-    if f.telehealth is not None:
-        clauses.append(query.Term("telehealth", f.telehealth))
-    if f.accepting_new_patients is not None:
-        clauses.append(query.Term("accepting", f.accepting_new_patients))
-    if f.insurance:
-        clauses.append(query.Term("insurance", normalize_keyword(f.insurance)))
-    if f.language:
-        clauses.append(query.Term("language", normalize_keyword(f.language)))
-    return clauses

@@ -1,0 +1,191 @@
+"""Per-segment search structures, read once from a Whoosh segment and reused.
+
+A Whoosh index is a set of immutable segments; a commit adds a small one (and marks
+deletions). So the arrays of a segment (listing ids, coordinates and a KD-tree over them,
+flags) and the bitmaps of the terms searched in it are built once per process and kept while
+the segment lives; a new index generation only costs its new segments and deletion marks.
+Matching then works on the few listings near the origin, with numpy, never on the whole index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from geopy.distance import EARTH_RADIUS
+from scipy.spatial import cKDTree
+from whoosh.reading import IndexReader
+
+from .. import geo
+from ..hours import is_open
+from . import Filters, MatchQuery
+from .documents import ACCEPTING, META_ID, TELEHEALTH, normalize_keyword
+from .query import Concept
+from .ranking import FIELD_WEIGHTS, KIND_FACTORS
+
+MASK_CACHE = 2048  # term bitmaps kept per segment (12.5 kB each at 100k listings)
+
+
+def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    lat, lon = np.radians(lats), np.radians(lons)
+    return np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
+
+
+def chord(radius_km: float) -> float:
+    """Return the straight-line distance through a sphere for a great-circle distance."""
+    return float(2.0 * np.sin(min(radius_km / EARTH_RADIUS, np.pi) / 2.0))
+
+
+class SegmentData:
+    """The arrays of one segment, independent of which generation's reader reads it."""
+
+    def __init__(self, reader: IndexReader) -> None:
+        self.size = reader.doc_count_all()
+        self.ids = np.array(list(reader.column_reader("listing")), dtype=np.int64)
+        self.lats = np.array(list(reader.column_reader("lat")), dtype=np.float64)
+        self.lons = np.array(list(reader.column_reader("lon")), dtype=np.float64)
+        self.flags = np.array(list(reader.column_reader("flags")), dtype=np.uint8)
+        self.tree = cKDTree(unit_vectors(self.lats, self.lons)) if self.size else None
+        self.meta_rows = np.array(_postings(reader, "id", META_ID), dtype=np.int64)
+        self._masks: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
+        self._hours: dict[int, tuple[dict[str, Any], str]] = {}
+        self._lock = threading.Lock()
+
+    def live(self, reader: IndexReader) -> np.ndarray:
+        """Return which rows are searchable in this generation (not deleted, not the meta)."""
+        alive = np.ones(self.size, dtype=bool)
+        if reader.has_deletions():
+            alive[np.fromiter(reader.deleted_docs_set, dtype=np.int64)] = False
+        alive[self.meta_rows] = False
+        return alive
+
+    def within(self, lat: float, lon: float, radius_km: float) -> np.ndarray:
+        """Return the rows within a spherical radius (a superset, by the prefilter slack)."""
+        if self.tree is None:
+            return np.zeros(0, dtype=np.int64)
+        origin = unit_vectors(np.array([lat]), np.array([lon]))[0]
+        found = self.tree.query_ball_point(origin, chord(radius_km * geo.PREFILTER_SLACK + 0.1))
+        return np.array(sorted(found), dtype=np.int64)
+
+    def has(self, reader: IndexReader, field: str, key: str, rows: np.ndarray) -> np.ndarray:
+        """Return which of ``rows`` contain the term ``key`` in ``field``."""
+        bits = self._mask(reader, field, key)
+        if bits is None:
+            return np.zeros(len(rows), dtype=bool)
+        result: np.ndarray = ((bits[rows >> 3] >> (7 - (rows & 7))) & 1).astype(bool)
+        return result
+
+    def _mask(self, reader: IndexReader, field: str, key: str) -> np.ndarray | None:
+        with self._lock:
+            if (field, key) in self._masks:
+                self._masks.move_to_end((field, key))
+                return self._masks[(field, key)]
+        rows = _postings(reader, field, key)
+        bits = None
+        if rows:
+            mask = np.zeros(self.size, dtype=bool)
+            mask[rows] = True
+            bits = np.packbits(mask)
+        with self._lock:
+            self._masks[(field, key)] = bits
+            if len(self._masks) > MASK_CACHE:
+                self._masks.popitem(last=False)
+        return bits
+
+    def hours(self, reader: IndexReader, row: int) -> tuple[dict[str, Any], str]:
+        if row not in self._hours:
+            hours, timezone = reader.stored_fields(row)["hours"]
+            self._hours[row] = (hours, timezone)
+        return self._hours[row]
+
+
+def _postings(reader: IndexReader, field: str, key: str) -> list[int]:
+    if not reader.doc_frequency(field, key):
+        return []
+    return list(reader.postings(field, key).all_ids())
+
+
+@dataclass
+class Partial:
+    """What one segment contributes to a search."""
+
+    ids: np.ndarray
+    distance_km: np.ndarray
+    text: np.ndarray
+    best: np.ndarray  # (concepts, candidates): position of the best alternative
+
+
+def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
+                  request: MatchQuery, concepts: Sequence[Concept]) -> Partial:
+    """Match a query against one segment."""
+    if request.radius_km is not None:
+        rows = data.within(request.lat, request.lon, request.radius_km)
+        rows = rows[alive[rows]]
+    else:
+        rows = np.flatnonzero(alive)
+    rows, text, best = _match_text(data, reader, rows, concepts)
+    keep = _filter(data, reader, rows, request.filters)
+    rows, text, best = rows[keep], text[keep], best[:, keep]
+    if request.radius_km is None and request.nearest is not None and len(rows):
+        # Only the nearest matter: pick them by the fast spherical distance, with slack.
+        rough = geo.haversine_km(request.lat, request.lon, data.lats[rows], data.lons[rows])
+        kth = np.partition(rough, min(request.nearest, len(rough)) - 1)[
+            min(request.nearest, len(rough)) - 1]
+        near = rough <= kth * geo.PREFILTER_SLACK + 0.1
+        rows, text, best = rows[near], text[near], best[:, near]
+    distance = geo.geodesic_km_many(request.lat, request.lon, data.lats[rows], data.lons[rows])
+    if request.radius_km is not None:
+        inside = distance <= request.radius_km
+        rows, text, best, distance = rows[inside], text[inside], best[:, inside], distance[inside]
+    return Partial(data.ids[rows], distance, text, best)
+
+
+def _match_text(data: SegmentData, reader: IndexReader, rows: np.ndarray,
+                concepts: Sequence[Concept]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the rows matching every concept; score them as ``ranking.text_relevance`` does."""
+    if not concepts:
+        return rows, np.ones(len(rows)), np.zeros((0, len(rows)), dtype=np.int16)
+    total = np.zeros(len(rows))
+    bests: list[np.ndarray] = []
+    for concept in concepts:
+        score = np.zeros(len(rows))
+        best = np.full(len(rows), -1, dtype=np.int16)
+        for position, alternative in enumerate(concept.alternatives):
+            factor = KIND_FACTORS[alternative.kind]
+            for field, weight in FIELD_WEIGHTS.items():
+                value = weight * factor
+                better = score < value
+                if not better.any():
+                    continue
+                for key in alternative.keys:
+                    better &= data.has(reader, field, key, rows)
+                score[better] = value
+                best[better] = position
+        found = score > 0
+        rows, total, score, best = rows[found], total[found], score[found], best[found]
+        bests = [b[found] for b in bests] + [best]
+        total += score
+    return rows, total / len(concepts), np.array(bests, dtype=np.int16).reshape(
+        len(concepts), len(rows))
+
+
+def _filter(data: SegmentData, reader: IndexReader, rows: np.ndarray,
+            filters: Filters) -> np.ndarray:
+    keep = np.ones(len(rows), dtype=bool)
+    for wanted, bit in ((filters.telehealth, TELEHEALTH),
+                        (filters.accepting_new_patients, ACCEPTING)):
+        if wanted is not None:
+            keep &= ((data.flags[rows] & bit) != 0) == wanted
+    if filters.insurance:
+        keep &= data.has(reader, "insurance", normalize_keyword(filters.insurance), rows)
+    if filters.language:
+        keep &= data.has(reader, "language", normalize_keyword(filters.language), rows)
+    if filters.open_at is not None:
+        for position in np.flatnonzero(keep):
+            hours, timezone = data.hours(reader, int(rows[position]))
+            keep[position] = is_open(hours, timezone, filters.open_at)
+    return keep
