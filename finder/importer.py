@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .errors import FinderError, GeocodingError, InvalidInput
 from .geocode import GeocoderChain
@@ -132,6 +132,23 @@ class Importer:
         self.report = ImportReport()
         self._organizations: dict[tuple[str, str], Organization] = {}
         self._seen: dict[str, int] = {}
+        self._existing: dict[str, Location] = {}
+
+    def prefetch(self, rows: list[tuple[int, dict[str, str]]]) -> None:
+        """Load the stored listings and organisations a batch of rows refers to, in two
+        queries rather than two per row."""
+        external_ids = {(row.get("external_id") or "").strip() for _, row in rows}
+        self._existing = {
+            location.external_id or "": location for location in self.session.scalars(
+                sa.select(Location).where(Location.external_id.in_(external_ids))
+                .options(selectinload(Location.organization)))
+        }
+        names = {(row.get("name") or "").strip().lower() for _, row in rows} - {
+            key[0] for key in self._organizations}
+        for organization in self.session.scalars(
+                sa.select(Organization).where(sa.func.lower(Organization.name).in_(names))):
+            self._organizations.setdefault(
+                (organization.name.casefold(), organization.website.casefold()), organization)
 
     def add(self, line: int, row: dict[str, str]) -> None:
         """Import one row, or record why it was rejected."""
@@ -148,8 +165,7 @@ class Importer:
                 raise InvalidInput(
                     f"external_id: {external_id!r} already appeared on line {first_line}"
                 )
-            existing = self.session.scalar(
-                sa.select(Location).where(Location.external_id == external_id))
+            existing = self._existing.get(external_id)
             present = set(row)
             # An update from a file without location columns keeps the stored location.
             keeps_location = existing is not None and not (LOCATION_COLUMNS & present)
@@ -171,13 +187,7 @@ class Importer:
         """Return the organisation of a chain: same name and same website, or a new one."""
         name, website = fields["name"], fields["website"]
         key = (name.casefold(), website.casefold())
-        organization = self._organizations.get(key)
-        if organization is None:
-            organization = self.session.scalar(
-                sa.select(Organization).where(sa.func.lower(Organization.name) == name.lower(),
-                                              sa.func.lower(Organization.website)
-                                              == website.lower()).limit(1)
-            )
+        organization = self._organizations.get(key)  # prefetched for the batch
         if organization is None:
             organization = Organization(name=name, website=website, phone=fields["phone"])
             self.session.add(organization)
@@ -232,16 +242,24 @@ def import_csv(
     rerun is idempotent.
     """
     importer = Importer(session, geocoder, default_country)
-    pending = 0
-    for line, row in rows:
-        importer.add(line, row)
-        pending += 1
-        if pending >= commit_every:
-            session.flush()
-            if on_batch:
-                on_batch(pending)
-            pending = 0
-    session.flush()
-    if on_batch:
-        on_batch(pending)
+    for batch in _batches(rows, commit_every):
+        importer.prefetch(batch)
+        with session.no_autoflush:  # one flush per batch: inserts go out together
+            for line, row in batch:
+                importer.add(line, row)
+        session.flush()
+        if on_batch:
+            on_batch(len(batch))
     return importer.report
+
+
+def _batches(rows: Iterable[tuple[int, dict[str, str]]], size: int
+             ) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    batch: list[tuple[int, dict[str, str]]] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -170,11 +170,11 @@ def _record_location_changes(session: orm.Session, _context: Any, _instances: An
     """Add an IndexChange for every new or modified location (or its organisation)."""
     changed: set[Location] = set()
     for obj in [*session.new, *session.dirty]:
-        if obj not in session.new and not session.is_modified(obj):
-            continue
-        if isinstance(obj, Location):
+        if isinstance(obj, Location) and (
+                obj in session.new or session.is_modified(obj, include_collections=False)):
             changed.add(obj)
-        elif isinstance(obj, Organization) and obj not in session.new:
+        elif isinstance(obj, Organization) and obj not in session.new and (
+                sa.inspect(obj).attrs.name.history.has_changes()):
             changed.update(obj.locations)  # its name is part of every location's text
     if not changed:
         return

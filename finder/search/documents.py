@@ -19,7 +19,7 @@ from .ranking import ITEM_BREAK
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 ITEM_SEPARATOR = "\x1f"  # between the items of a list field in the indexed text
 TELEHEALTH, ACCEPTING = 1, 2  # bits of the ``flags`` column
@@ -41,13 +41,19 @@ class ShingleAnalyzer(Analyzer):  # type: ignore[misc]
                                 removestops=False, mode=kwargs.get("mode", ""))
 
 
+def _unscored(field: TEXT) -> TEXT:
+    field.scorable = False  # finder scores with its own function: no field lengths needed
+    return field
+
+
 def schema() -> Schema:
     text = ShingleAnalyzer()
     return Schema(
         id=ID(stored=True, unique=True),
-        **{name: TEXT(analyzer=text, phrase=False) for name in TEXT_FIELDS},
+        **{name: _unscored(TEXT(analyzer=text, phrase=False)) for name in TEXT_FIELDS},
         # Unstemmed words of every text field, for spelling corrections.
-        spell=TEXT(analyzer=RegexTokenizer() | CharsetFilter(accent_map), phrase=False),
+        spell=_unscored(TEXT(analyzer=RegexTokenizer() | CharsetFilter(accent_map),
+                             phrase=False)),
         insurance=KEYWORD(commas=True, scorable=False),
         language=KEYWORD(commas=True, scorable=False),
         # Columns only (no postings): read whole into arrays when a segment is opened.

@@ -32,7 +32,11 @@ from whoosh.searching import Searcher
 from ..db import get_database
 from ..errors import SearchUnavailable
 from ..models import DatabaseIdentity, IndexChange, Location, Status
-from . import Matches, MatchQuery
+from . import (
+    Matches,
+    MatchQuery,
+    whoosh_compat,  # noqa: F401  (patches Whoosh before any index is written)
+)
 from .documents import FORMAT_VERSION, META_ID, TEXT_FIELDS, document, schema
 from .query import Concept, analyze, with_corrections
 from .segments import SegmentData, match_segment
@@ -40,7 +44,9 @@ from .segments import SegmentData, match_segment
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
-INDEX_PROCESSES = 2  # Whoosh's multiprocessing writer for full rebuilds
+WRITER_MEMORY_MB = 512  # per writer process; postings beyond it spill to disk (slowly)
+INDEX_PROCESSES = 2  # Whoosh's multiprocessing writer, for large backlogs and rebuilds
+PARALLEL_BACKLOG = 5000  # changes above which a catch-up uses INDEX_PROCESSES
 
 
 @dataclass
@@ -62,6 +68,10 @@ class _Snapshot:
     @property
     def database_id(self) -> str:
         return str(self.meta.get("database_id", ""))
+
+    def indexed_ids(self) -> set[int]:
+        """Return the ids of the listings this generation holds."""
+        return {int(i) for data, _reader, alive in self.segments for i in data.ids[alive]}
 
 
 class WhooshBackend:
@@ -190,10 +200,12 @@ class WhooshBackend:
     # -- writing ---------------------------------------------------------------------------
 
     def catch_up(self, limit: int | None = None) -> int:
-        """Apply the changes recorded after the index's ``applied_seq``, in committed batches.
+        """Apply the changes recorded after the index's ``applied_seq``; return how many.
 
-        ``limit`` bounds the work (searches pass one, so a backlog never stalls a request);
-        an index built from another database, or from a newer state of it, is rebuilt.
+        With a ``limit`` (searches pass one, so a backlog never stalls a request) at most that
+        many changes are applied; without one, all of them in one commit, using both cores
+        for a large backlog. An index built from another database, or from a newer state of
+        it, or by another release, is rebuilt instead.
         """
         self._caught_up_at = time.monotonic()
         with self._sessions() as session:
@@ -203,36 +215,44 @@ class WhooshBackend:
             if _stale(snapshot.format_version, snapshot.database_id, snapshot.applied_seq,
                       database_id, newest):
                 return self.rebuild(only_if_stale=True)
-            applied_total = 0
-            while newest > snapshot.applied_seq and (limit is None or applied_total < limit):
-                try:
-                    writer = self._ix.writer(timeout=0.5)
-                except LockError:
-                    break  # another process is writing and will apply these changes
-                try:
-                    applied = _applied_seq(writer.searcher())
-                    changes = session.execute(
-                        sa.select(IndexChange.seq, IndexChange.location_id)
-                        .where(IndexChange.seq > applied, IndexChange.seq <= newest)
-                        .order_by(IndexChange.seq).limit(BATCH)
-                    ).all()
-                    if not changes:
-                        writer.cancel()
-                        break
-                    for location in _locations(session, list({c.location_id for c in changes})):
-                        _write(writer, location)
-                    writer.update_document(id=META_ID, applied_seq=changes[-1].seq,
-                                           format_version=FORMAT_VERSION, database_id=database_id)
-                    writer.commit()
-                except BaseException:
+            if newest <= snapshot.applied_seq:
+                return 0
+            backlog = newest - snapshot.applied_seq
+            parallel = limit is None and backlog > PARALLEL_BACKLOG
+            try:
+                writer = self._writer(timeout=0.5, parallel=parallel)
+            except LockError:
+                return 0  # another process is writing and will apply these changes
+            try:
+                applied = _applied_seq(writer.searcher())
+                changes = session.execute(
+                    sa.select(IndexChange.seq, IndexChange.location_id)
+                    .where(IndexChange.seq > applied, IndexChange.seq <= newest)
+                    .order_by(IndexChange.seq).limit(limit)
+                ).all()
+                if not changes:
                     writer.cancel()
-                    raise
-                applied_total += len(changes)
-                if changes[-1].seq >= newest:
-                    break
+                    return 0
+                indexed = snapshot.indexed_ids()
+                ids = list(dict.fromkeys(change.location_id for change in changes))
+                for batch in _chunks(ids, BATCH):
+                    for location in _locations(session, batch):
+                        _write(writer, location, replace=location.id in indexed)
+                writer.update_document(id=META_ID, applied_seq=changes[-1].seq,
+                                       format_version=FORMAT_VERSION, database_id=database_id)
+                writer.commit()
+            except BaseException:
+                writer.cancel()
+                raise
         with self._lock:
             self._checked_at = 0.0  # make the next search reopen the new generation
-        return applied_total
+        return len(changes)
+
+    def _writer(self, timeout: float, parallel: bool) -> writing.IndexWriter:
+        if parallel:
+            return self._ix.writer(procs=INDEX_PROCESSES, multisegment=True,
+                                   limitmb=WRITER_MEMORY_MB, timeout=timeout)
+        return self._ix.writer(limitmb=WRITER_MEMORY_MB, timeout=timeout)
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 only_if_stale: bool = False) -> int:
@@ -240,8 +260,11 @@ class WhooshBackend:
         with self._sessions() as session:
             database_id = _database_id(session)
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+            # An index of the current format has the current schema: both cores can write it.
+            # Another format needs its schema replaced, which one writer does.
+            same_format = self._current().format_version == FORMAT_VERSION
             try:
-                writer = self._ix.writer(timeout=60.0)
+                writer = self._writer(timeout=60.0, parallel=same_format)
             except LockError as exc:
                 raise SearchUnavailable("The search index is locked by another process.") from exc
             count = 0
@@ -252,7 +275,8 @@ class WhooshBackend:
                         int(meta.get("applied_seq", 0)), database_id, newest):
                     writer.cancel()  # another process rebuilt it while we waited for the lock
                     return 0
-                _conform(writer, schema())
+                if not same_format:
+                    _conform(writer, schema())
                 writer.add_document(id=META_ID, applied_seq=newest,
                                     format_version=FORMAT_VERSION, database_id=database_id)
                 ids = session.scalars(
@@ -299,11 +323,15 @@ def _applied_seq(searcher: Searcher) -> int:
     return int(fields["applied_seq"]) if fields else 0
 
 
-def _write(writer: writing.IndexWriter, location: Location) -> None:
-    if location.status == Status.PUBLISHED:
+def _write(writer: writing.IndexWriter, location: Location, replace: bool) -> None:
+    """Index a location; ``replace`` when the index may already hold it."""
+    if location.status != Status.PUBLISHED:
+        if replace:
+            writer.delete_by_term("id", str(location.id))
+    elif replace:
         writer.update_document(**document(location))
     else:
-        writer.delete_by_term("id", str(location.id))
+        writer.add_document(**document(location))
 
 
 def _locations(session: Session, ids: list[int]) -> Iterable[Location]:
@@ -313,6 +341,7 @@ def _locations(session: Session, ids: list[int]) -> Iterable[Location]:
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    """Yield slices of at most ``size`` items."""
     for start in range(0, len(items), size):
         yield list(items[start:start + size])
 
