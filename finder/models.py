@@ -169,11 +169,12 @@ _CHANGE_ORDER_LOCK = 0x66696E64
 def _record_location_changes(session: orm.Session, _context: Any, _instances: Any) -> None:
     """Add an IndexChange for every new or modified location (or its organisation)."""
     changed: set[Location] = set()
-    for obj in [*session.new, *session.dirty]:
+    new = set(session.new)  # the property builds a fresh set on every access
+    for obj in [*new, *session.dirty]:
         if isinstance(obj, Location) and (
-                obj in session.new or session.is_modified(obj, include_collections=False)):
+                obj in new or session.is_modified(obj, include_collections=False)):
             changed.add(obj)
-        elif isinstance(obj, Organization) and obj not in session.new and (
+        elif isinstance(obj, Organization) and obj not in new and (
                 sa.inspect(obj).attrs.name.history.has_changes()):
             changed.update(obj.locations)  # its name is part of every location's text
     if not changed:
