@@ -12,7 +12,7 @@ from .db import get_session
 from .geocode import get_geocoder
 from .listings import get_published, public_json
 from .openapi import openapi_document
-from .search import get_backend
+from .search import get_backend, get_listing_cache
 from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
 from .search.service import Hit, SearchOutcome, search
@@ -31,7 +31,7 @@ def run_search(args: Any) -> SearchOutcome:
     params = parse_params(args)
     return search(get_session(), get_backend(), get_geocoder(), params,
                   default_country=current_app.config["DEFAULT_COUNTRY"],
-                  decay=decay_from_config())
+                  decay=decay_from_config(), cache=get_listing_cache())
 
 
 def hit_json(hit: Hit, unit: str) -> dict[str, Any]:

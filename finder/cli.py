@@ -159,9 +159,9 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
 
 
 def _check_schema() -> None:
-    engine = get_database().engine
-    if not sa.inspect(engine).has_table("location"):
-        raise click.ClickException("The database has no tables yet: run `finder init` first.")
+    if not migrate.is_current(get_database().engine):
+        raise click.ClickException(
+            "The database schema is missing or older than this release: run `finder init`.")
 
 
 @click.command("serve")

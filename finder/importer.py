@@ -134,6 +134,12 @@ class Importer:
         self._seen: dict[str, int] = {}
         self._existing: dict[str, Location] = {}
 
+    def forget(self) -> None:
+        """Drop the finished batch from memory (it is flushed, and committed by on_batch)."""
+        self.session.expunge_all()
+        self._organizations.clear()
+        self._existing.clear()
+
     def prefetch(self, rows: list[tuple[int, dict[str, str]]]) -> None:
         """Load the stored listings and organisations a batch of rows refers to, in two
         queries rather than two per row."""
@@ -250,6 +256,7 @@ def import_csv(
         session.flush()
         if on_batch:
             on_batch(len(batch))
+        importer.forget()
     return importer.report
 
 

@@ -7,6 +7,8 @@ from importlib import resources
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 
 def alembic_config(url: str) -> Config:
@@ -15,6 +17,13 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(resources.files("finder") / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def is_current(engine: sa.Engine) -> bool:
+    """Return whether the database schema is at the newest revision."""
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head
 
 
 def upgrade(engine: sa.Engine) -> None:

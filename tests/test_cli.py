@@ -107,3 +107,15 @@ def test_import_reads_an_excel_windows_1252_file(runner: Runner, tmp_path: Path)
     result = runner.invoke("import", str(path))
     assert "created 1" in result.output
     assert "not UTF-8; read it as Windows-1252" in result.output
+
+
+def test_serve_refuses_a_database_that_needs_init(runner: Runner, data_dir: Path) -> None:
+    from alembic import command
+
+    from finder.migrate import alembic_config
+
+    command.downgrade(alembic_config(f"sqlite:///{data_dir / 'finder.sqlite3'}"), "0001")
+    result = runner.invoke("serve", "--port", "1")
+    assert result.exit_code == 1
+    assert "run `finder init`" in result.output
+    assert runner.invoke("init").exit_code == 0

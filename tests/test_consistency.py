@@ -168,3 +168,25 @@ def test_a_search_applies_a_backlog_in_bounded_batches(app: Flask, data_dir: Pat
         session.commit()
     assert get_backend(app).catch_up(limit=BATCH) == BATCH
     assert get_backend(app).catch_up() == 5
+
+
+def test_index_with_an_old_schema_is_rebuilt(app: Flask, data_dir: Path) -> None:
+    import shutil
+
+    from whoosh import index
+    from whoosh.fields import ID, STORED, TEXT, Schema
+
+    load(app, [row("a", "Alpha PT", AUSTIN)])
+    get_backend(app).close()
+    shutil.rmtree(data_dir / "index")
+    (data_dir / "index").mkdir()
+    old = index.create_in(str(data_dir / "index"), Schema(
+        id=ID(stored=True, unique=True), name=TEXT, applied_seq=STORED))
+    with old.writer() as writer:
+        writer.add_document(id="__meta__", applied_seq=1)
+        writer.add_document(id="1", name="Alpha PT")
+    old.close()
+    upgraded = create_app({"DATA_DIR": str(data_dir)})
+    body = upgraded.test_client().get("/api/v1/search?postcode=78701&q=alpha").get_json()
+    assert [hit["name"] for hit in body["results"]] == ["Alpha PT"]
+    get_backend(upgraded).close()

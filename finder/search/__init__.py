@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from flask import Flask, current_app
-from sqlalchemy.orm import Session
 
 from .query import Concept
+
+if TYPE_CHECKING:
+    from .service import ListingCache
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ class Matches:
 class SearchBackend(Protocol):
     name: str
 
+    @property
+    def generation(self) -> object:
+        """A token that changes whenever the searchable data changes."""
+        ...
+
     def match(self, query: MatchQuery) -> Matches:
         """Return every published listing matching the query, with its distance."""
         ...
@@ -102,6 +109,9 @@ def init_app(app: Flask) -> None:
             f"FINDER_SEARCH_BACKEND={name!r} is not available; choose from {', '.join(REGISTRY)}"
         )
     app.extensions["finder.search"] = REGISTRY[name](app)
+    from .service import ListingCache
+
+    app.extensions["finder.listing_cache"] = ListingCache()
 
 
 def get_backend(app: Flask | None = None) -> SearchBackend:
@@ -110,8 +120,7 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
     return backend
 
 
-def open_session(app: Flask) -> Session:
-    """Return a new database session for a backend's own reads."""
-    from ..db import get_database
-
-    return get_database(app).sessionmaker()
+def get_listing_cache(app: Flask | None = None) -> ListingCache:
+    """Return the app's cache of recently shown listings."""
+    cache: ListingCache = (app or current_app).extensions["finder.listing_cache"]
+    return cache

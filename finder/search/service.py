@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +95,7 @@ def search(
     *,
     default_country: str,
     decay: Decay,
+    cache: ListingCache | None = None,
 ) -> SearchOutcome:
     """Locate the origin, match, rank and page; widen when nothing is within the radius."""
     origin = locate(params, geocoder, default_country)
@@ -132,7 +135,7 @@ def search(
             page = nearest
         else:
             outcome.suggestion = _suggestion(params, outcome.did_you_mean)
-    outcome.hits = _load(session, page)
+    outcome.hits = _load(session, page, cache, backend.generation)
     return outcome
 
 
@@ -155,11 +158,42 @@ def _suggestion(params: SearchParams, did_you_mean: str) -> dict[str, Any]:
     return {"message": message, "remove_filters": narrowing, "did_you_mean": did_you_mean}
 
 
-def _load(session: Session, page: list[Ranked]) -> list[Hit]:
+class ListingCache:
+    """Recently shown listings, kept (detached) until the searchable data changes.
+
+    A result page needs its listings from the database; most pages repeat, so they are kept
+    per process, and all are dropped when the backend's generation moves on.
+    """
+
+    def __init__(self, size: int = 5000) -> None:
+        self._size = size
+        self._items: OrderedDict[int, Location] = OrderedDict()
+        self._generation: object = None
+        self._lock = threading.Lock()
+
+    def load(self, session: Session, ids: list[int], generation: object) -> dict[int, Location]:
+        """Return the listings with these ids, from the cache or the database."""
+        with self._lock:
+            if generation != self._generation:
+                self._items.clear()
+                self._generation = generation
+            found = {i: self._items[i] for i in ids if i in self._items}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            rows = session.scalars(
+                sa.select(Location).where(Location.id.in_(missing))
+                .options(selectinload(Location.organization))
+            ).all()
+            with self._lock:
+                for row in rows:
+                    found[row.id] = self._items[row.id] = row
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return found
+
+
+def _load(session: Session, page: list[Ranked], cache: ListingCache | None,
+          generation: object) -> list[Hit]:
     ids = [r.id for r in page]
-    rows = session.scalars(
-        sa.select(Location).where(Location.id.in_(ids))
-        .options(selectinload(Location.organization))
-    ).all()
-    by_id = {row.id: row for row in rows}
+    by_id = (cache or ListingCache()).load(session, ids, generation)
     return [Hit(by_id[r.id], r) for r in page if r.id in by_id]

@@ -122,6 +122,10 @@ class WhooshBackend:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @property
+    def generation(self) -> object:
+        return self._current().searcher.reader().generation()
+
     def _current(self) -> _Snapshot:
         """Return the snapshot, reopening it if another commit made it stale."""
         with self._lock:
@@ -145,6 +149,9 @@ class WhooshBackend:
         self._retired = snapshot
 
     def _load(self, searcher: Searcher) -> _Snapshot:
+        meta = searcher.document(id=META_ID) or {}
+        if int(meta.get("format_version", 0)) != FORMAT_VERSION:
+            return _Snapshot(searcher, [], meta)  # unreadable until catch_up rebuilds it
         segments = []
         known: dict[str, SegmentData] = {}
         for reader, _offset in searcher.reader().leaf_readers():
@@ -153,7 +160,6 @@ class WhooshBackend:
             known[segment_id] = data
             segments.append((data, reader, data.live(reader)))
         self._segments = known  # forget segments merged away
-        meta = searcher.document(id=META_ID) or {}
         return _Snapshot(searcher, segments, meta)
 
     def match(self, request: MatchQuery) -> Matches:
