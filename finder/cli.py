@@ -215,6 +215,7 @@ def main(ctx: click.Context) -> None:
     except FinderError as exc:
         raise _fail(exc) from exc
     ctx.with_resource(app.app_context())
+    ctx.call_on_close(get_backend(app).close)
 
 
 for _command in (init_command, import_command, reindex_command, generate_command,

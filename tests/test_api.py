@@ -121,3 +121,6 @@ def test_rate_limit_answers_429_in_json(data_dir: object) -> None:
     assert statuses == [200, 200, 429]
     response = client.get("/api/v1/search?postcode=78701")
     assert response.get_json()["error"]["code"] == "rate_limited"
+    from finder.search import get_backend
+
+    get_backend(app).close()

@@ -8,11 +8,12 @@ postcode is only ever looked up in the country it was asked for.
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from typing import Any
 
 import countrystatecity_postal_codes as csc
@@ -47,11 +48,41 @@ class _Entry:
     timezone: str | None = None
 
 
-@cache
 def us_zip_rows() -> list[dict[str, Any]]:
-    """Return every row of the ``zipcodes`` package."""
+    """Return every row of the ``zipcodes`` package (about 140 MB of dicts)."""
     rows: list[dict[str, Any]] = zipcodes.list_all()  # type: ignore[no-untyped-call]
     return rows
+
+
+def _build_us_index() -> tuple[dict[str, _Entry], dict[tuple[str, str], list[_Entry]]]:
+    entries = {}
+    # A ZIP's own city comes before ZIPs that merely accept the name as a mailing city.
+    primary: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+    accepted: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+    for row in us_zip_rows():
+        if not row["lat"]:
+            continue
+        entry = entries[row["zip_code"]] = _Entry(
+            row["zip_code"], float(row["lat"]), float(row["long"]), row["city"],
+            row["state"], row["timezone"] or None,
+        )
+        if row["zip_code_type"] == "STANDARD":
+            primary[(row["city"].upper(), row["state"])].append(entry)
+            for city in row["acceptable_cities"]:
+                accepted[(city.upper(), row["state"])].append(entry)
+    cities = {key: primary.get(key) or accepted[key] for key in primary.keys() | accepted.keys()}
+    return entries, cities
+
+
+@cache
+def _us_index() -> tuple[dict[str, _Entry], dict[tuple[str, str], list[_Entry]]]:
+    """Return US ZIPs and cities, built in a short-lived child process.
+
+    ``zipcodes`` materialises 42,000 dicts, some 140 MB that a process never gives back; the
+    child builds the compact index and exits, so a serving process keeps only the result.
+    """
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(_build_us_index)
 
 
 @cache
@@ -84,30 +115,13 @@ class Gazetteer:
     name = SOURCE
     locates_addresses = False
 
-    @cached_property
+    @property
     def _us(self) -> dict[str, _Entry]:
-        entries = {}
-        for row in us_zip_rows():
-            if not row["lat"]:
-                continue
-            entries[row["zip_code"]] = _Entry(
-                row["zip_code"], float(row["lat"]), float(row["long"]), row["city"],
-                row["state"], row["timezone"] or None,
-            )
-        return entries
+        return _us_index()[0]
 
-    @cached_property
+    @property
     def _us_cities(self) -> dict[tuple[str, str], list[_Entry]]:
-        # A ZIP's own city comes before ZIPs that merely accept the name as a mailing city.
-        primary: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-        accepted: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-        for row in us_zip_rows():
-            if row["lat"] and row["zip_code_type"] == "STANDARD":
-                entry = self._us[row["zip_code"]]
-                primary[(row["city"].upper(), row["state"])].append(entry)
-                for city in row["acceptable_cities"]:
-                    accepted[(city.upper(), row["state"])].append(entry)
-        return {key: primary.get(key) or accepted[key] for key in primary.keys() | accepted.keys()}
+        return _us_index()[1]
 
     def _country(self, country: str) -> dict[str, _Entry]:
         if country == "US":

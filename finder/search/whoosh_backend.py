@@ -255,10 +255,12 @@ class WhooshBackend:
         return len(changes)
 
     def _writer(self, timeout: float, parallel: bool) -> writing.IndexWriter:
+        # Separate files rather than one compound file per segment: readers map them and
+        # touch only the pages a search needs, which keeps serving processes small.
         if parallel:
             return self._ix.writer(procs=INDEX_PROCESSES, multisegment=True,
-                                   limitmb=WRITER_MEMORY_MB, timeout=timeout)
-        return self._ix.writer(limitmb=WRITER_MEMORY_MB, timeout=timeout)
+                                   limitmb=WRITER_MEMORY_MB, timeout=timeout, compound=False)
+        return self._ix.writer(limitmb=WRITER_MEMORY_MB, timeout=timeout, compound=False)
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 only_if_stale: bool = False) -> int:
