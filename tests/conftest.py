@@ -6,7 +6,6 @@ import csv
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from finder.geocode import get_geocoder
 from finder.importer import ImportReport, import_csv, read_rows
 from finder.search import get_backend
 from finder.validation import FIELDS
+from tests.postgres import free_port
 
 AUSTIN = (30.2713, -97.7426)  # the centroid of ZIP 78701
 
@@ -122,13 +122,6 @@ def search(client: FlaskClient, **params: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:

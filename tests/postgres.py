@@ -24,7 +24,8 @@ def _bin(name: str) -> str:
     return found[-1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a TCP port on the loopback interface that nothing listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -36,7 +37,7 @@ class PostgresServer:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="finder-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._as_postgres = os.geteuid() == 0
 
