@@ -35,5 +35,20 @@ lint: install
 test: install system-deps lint
 	$(BIN)/python -m pytest -q
 
+# The benchmark's Python dependencies are pinned in bench/requirements.txt; wrk and
+# PostgreSQL+PostGIS come from Debian packages, installed (as root) only when missing.
+BENCH_PACKAGES := wrk postgresql postgresql-15-postgis-3
+BENCH_ARGS ?=
+
+$(VENV)/.bench-installed: bench/requirements.txt | $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: install $(VENV)/.bench-installed
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PACKAGES) >/dev/null; \
+	fi
+	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

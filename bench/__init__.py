@@ -1,0 +1,1 @@
+"""finder's benchmark: latency, throughput, import, memory and freshness against peers."""

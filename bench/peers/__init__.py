@@ -1,0 +1,1 @@
+"""Peers answering finder's search API shape with other designs, for the benchmark."""

@@ -1,0 +1,225 @@
+"""Results: the printed table, the Markdown table for the README, the JSON and the plot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENGINES = ("finder", "postgis", "naive-whoosh")
+PEERS = ("postgis", "naive-whoosh")
+Run = dict[str, Any]
+
+
+def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
+    """Return p50/p95/p99/mean/max of a latency sample (linear interpolation)."""
+    if not latencies_ms:
+        return {}
+    values = np.asarray(latencies_ms, dtype=float)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"count": len(values), "p50": round(float(p50), 3), "p95": round(float(p95), 3),
+            "p99": round(float(p99), 3), "mean": round(float(values.mean()), 3),
+            "max": round(float(values.max()), 3)}
+
+
+def _get(run: Run | None, *keys: str) -> float | None:
+    value: Any = run
+    for key in keys:
+        if not isinstance(value, dict) or key not in value or value[key] is None:
+            return None
+        value = value[key]
+    return float(value)
+
+
+# (label, getter, whether finder/peer is a meaningful ratio)
+METRICS: list[tuple[str, Callable[[Run | None], float | None], bool]] = [
+    ("load: import+index / COPY+index / build (s)", lambda r: _get(r, "load_s"), True),
+    ("in-process p50 (ms)", lambda r: _get(r, "inprocess", "p50"), True),
+    ("in-process p95 (ms)", lambda r: _get(r, "inprocess", "p95"), True),
+    ("in-process p99 (ms)", lambda r: _get(r, "inprocess", "p99"), True),
+    ("HTTP p50 (ms)", lambda r: _get(r, "http", "p50"), True),
+    ("HTTP p95 (ms)", lambda r: _get(r, "http", "p95"), True),
+    ("HTTP p99 (ms)", lambda r: _get(r, "http", "p99"), True),
+    ("wrk throughput (req/s)", lambda r: _get(r, "wrk", "requests_per_s"), True),
+    ("wrk p50 under load (ms)", lambda r: _get(r, "wrk", "p50_ms"), True),
+    ("wrk p99 under load (ms)", lambda r: _get(r, "wrk", "p99_ms"), True),
+    ("wrk errors (non-2xx, timeouts)", lambda r: _errors(r), False),
+    ("peak RSS, server processes summed (MB)", lambda r: _get(r, "memory", "rss_sum_mb"), True),
+    ("peak RSS, largest process (MB)", lambda r: _get(r, "memory", "rss_max_process_mb"), True),
+    ("peak RSS, PostgreSQL processes (MB)", lambda r: _get(r, "database_memory", "rss_sum_mb"),
+     False),
+    ("change searchable after import (s)", lambda r: _get(r, "freshness", "worst_s"), False),
+]
+
+
+def _errors(run: Run | None) -> float | None:
+    if run is None or not run.get("wrk"):
+        return None
+    return float(sum(run["wrk"]["errors"].values()))
+
+
+def _counts(run: Run) -> str:
+    return "/".join(str((run.get(kind) or {}).get("count", "-")) for kind in ("http", "inprocess"))
+
+
+def _format(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value.is_integer() and abs(value) < 100:
+        return str(int(value))
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _ratio(finder: float | None, peer: float | None) -> str:
+    if finder is None or peer is None or peer == 0:
+        return "-"
+    return f"{finder / peer:.3g}x"
+
+
+def size_rows(runs: list[Run], size: int) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of one size's table."""
+    by_engine = {r["engine"]: r for r in runs if r["size"] == size}
+    engines = [e for e in ENGINES if e in by_engine]
+    peers = [p for p in PEERS if p in by_engine and "finder" in by_engine]
+    header = [f"{size:,} listings", *engines, *(f"finder/{p}" for p in peers)]
+    rows = []
+    for label, getter, ratio in METRICS:
+        values = [getter(by_engine[e]) for e in engines]
+        if all(v is None for v in values):
+            continue
+        row = [label, *(_format(v) for v in values)]
+        for peer in peers:
+            row.append(_ratio(getter(by_engine["finder"]), getter(by_engine[peer]))
+                       if ratio else "")
+        rows.append(row)
+    rows.append(["queries timed (HTTP / in-process)",
+                 *(_counts(by_engine[e]) for e in engines), *([""] * len(peers))])
+    finder = by_engine.get("finder")
+    if finder and finder.get("correctness"):
+        c = finder["correctness"]
+        rows.append(["finder = brute-force reference", f"{c['compared'] - len(c['mismatches'])}"
+                     f"/{c['compared']}", *([""] * (len(header) - 2))])
+    return header, rows
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:],
+                                                                strict=True))])
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |",
+           "| --- |" + " ---: |" * (len(header) - 1)]
+    out += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def targets_rows(targets: list[dict[str, Any]]) -> list[list[str]]:
+    return [[t["target"], t["measured"], "met" if t["met"] else "MISSED"] for t in targets]
+
+
+def render_text(result: dict[str, Any]) -> str:
+    parts = []
+    for size in result["settings"]["sizes"]:
+        header, rows = size_rows(result["runs"], size)
+        parts.append(text_table(header, rows))
+    if result["targets"]:
+        parts.append(text_table(["target (DESIGN.md section 8)", "measured", ""],
+                                targets_rows(result["targets"])))
+    parts.append(mismatch_text(result))
+    return "\n\n".join(p for p in parts if p)
+
+
+def mismatch_text(result: dict[str, Any]) -> str:
+    lines = []
+    for run in result["runs"]:
+        if "error" in run:
+            lines.append(f"ERROR: {run['engine']} at {run['size']:,} failed: {run['error']}")
+        for m in (run.get("correctness") or {}).get("mismatches", []):
+            lines.append(f"MISMATCH at {run['size']:,}: {m['query']}: {m['reason']}\n"
+                         f"  reference {m['expected']}\n  finder    {m['actual']}")
+    return "\n".join(lines)
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    source = result.get("source", {}).get("at_start", {})
+    measured = "finder (commit unknown)"
+    if source.get("commit"):
+        changed = " with local changes" if source.get("finder_modified") else ""
+        measured = f"finder at {source['commit']}{changed}"
+    parts = [
+        "# finder benchmark: latest results",
+        f"Command: `{result['command']}` ({measured})  \n"
+        f"Date: {result['date']}  \n"
+        f"Machine: {machine['nproc']} cores ({machine['cpu']}), {machine['memory_gb']} GB, "
+        f"Python {machine['python']}, {machine['kernel']}  \n"
+        f"Run took {result['elapsed_s'] / 60:.1f} min. Ratios are finder / peer (below 1 is "
+        f"finder faster or smaller; for throughput above 1 is finder better). HTTP latencies "
+        f"come from one sequential client; wrk ran {result['settings']['threads']} threads, "
+        f"{result['settings']['connections']} connections, {result['settings']['duration']} s "
+        f"per engine.",
+    ]
+    for size in result["settings"]["sizes"]:
+        header, rows = size_rows(result["runs"], size)
+        parts.append(markdown_table(header, rows))
+    if result["targets"]:
+        parts.append(markdown_table(["target (DESIGN.md section 8)", "measured", ""],
+                                    targets_rows(result["targets"])))
+    mismatches = mismatch_text(result)
+    parts.append(f"```\n{mismatches}\n```" if mismatches else
+                 "finder's first pages (by best and by distance) matched the brute-force "
+                 "reference on every checked query.")
+    return "\n\n".join(parts) + "\n"
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", "utf-8")
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Draw latency percentiles per engine per size on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = result["settings"]["sizes"]
+    metrics = [("inprocess", "p50"), ("inprocess", "p95"), ("inprocess", "p99"),
+               ("http", "p50"), ("http", "p95"), ("http", "p99")]
+    figure, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.8), squeeze=False,
+                                sharey=True)
+    for axis, size in zip(axes[0], sizes, strict=True):
+        by_engine = {r["engine"]: r for r in result["runs"] if r["size"] == size}
+        engines = [e for e in ENGINES if e in by_engine]
+        width = 0.8 / max(1, len(engines))
+        for i, engine in enumerate(engines):
+            values = [_get(by_engine[engine], kind, p) or np.nan for kind, p in metrics]
+            positions = np.arange(len(metrics)) + (i - (len(engines) - 1) / 2) * width
+            axis.bar(positions, values, width, label=engine)
+        axis.set_xticks(np.arange(len(metrics)),
+                        [f"{'in-proc' if k == 'inprocess' else 'HTTP'}\n{p}" for k, p in metrics])
+        axis.set_yscale("log")
+        axis.set_title(f"{size:,} listings")
+        axis.grid(axis="y", which="both", alpha=0.3)
+    axes[0][0].set_ylabel("search latency (ms, log scale)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    figure.suptitle(f"finder vs peers: search latency, {result['date']}, "
+                    f"{result['machine']['nproc']} cores")
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
