@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -82,3 +83,18 @@ def test_index_matches_and_scores_like_the_reference_function(demo: Flask, q: st
     for listing_id, (text, terms) in expected.items():
         assert found[listing_id][0] == pytest.approx(text, abs=1e-9)
         assert found[listing_id][1] == terms
+
+
+@pytest.mark.parametrize(("lat", "lon", "q"), [(40.75, -73.99, "vestibular"),
+                                               (-60.0, 0.0, "dry needling"),
+                                               (64.1, -21.9, "pelvic floor migraine"),
+                                               (30.27, -97.74, "")])
+def test_nearest_beyond_the_radius_are_the_true_nearest(demo: Flask, lat: float, lon: float,
+                                                        q: str) -> None:
+    backend = get_backend(demo)
+    everything = backend.match(MatchQuery(lat, lon, None, parse(q)))
+    nearest = backend.match(MatchQuery(lat, lon, None, parse(q), nearest=3))
+    expected = [int(i) for i in everything.ids[np.lexsort((everything.ids,
+                                                           everything.distance_km))][:3]]
+    got = [int(i) for i in nearest.ids[np.lexsort((nearest.ids, nearest.distance_km))][:3]]
+    assert got == expected and len(expected) == 3

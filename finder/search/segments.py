@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,12 @@ class Partial:
 def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
                   request: MatchQuery, concepts: Sequence[Concept]) -> Partial:
     """Match a query against one segment."""
+    if request.radius_km is None and request.nearest is not None and data.tree is not None:
+        radius = _nearest_radius(data, reader, alive, request, concepts)
+        if radius is None:
+            return Partial(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0),
+                           np.zeros((len(concepts), 0), dtype=np.int16))
+        request = replace(request, radius_km=radius, nearest=None)
     if request.radius_km is not None:
         rows = data.within(request.lat, request.lon, request.radius_km)
         rows = rows[alive[rows]]
@@ -130,18 +136,38 @@ def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
     rows, text, best = _match_text(data, reader, rows, concepts)
     keep = _filter(data, reader, rows, request.filters)
     rows, text, best = rows[keep], text[keep], best[:, keep]
-    if request.radius_km is None and request.nearest is not None and len(rows):
-        # Only the nearest matter: pick them by the fast spherical distance, with slack.
-        rough = geo.haversine_km(request.lat, request.lon, data.lats[rows], data.lons[rows])
-        kth = np.partition(rough, min(request.nearest, len(rough)) - 1)[
-            min(request.nearest, len(rough)) - 1]
-        near = rough <= kth * geo.PREFILTER_SLACK + 0.1
-        rows, text, best = rows[near], text[near], best[:, near]
     distance = geo.geodesic_km_many(request.lat, request.lon, data.lats[rows], data.lons[rows])
     if request.radius_km is not None:
         inside = distance <= request.radius_km
         rows, text, best, distance = rows[inside], text[inside], best[:, inside], distance[inside]
     return Partial(data.ids[rows], distance, text, best)
+
+
+def _nearest_radius(data: SegmentData, reader: IndexReader, alive: np.ndarray,
+                    request: MatchQuery, concepts: Sequence[Concept]) -> float | None:
+    """Return a radius holding the ``request.nearest`` nearest matches (None: no match).
+
+    Looks at ever more of the nearest listings (by the KD-tree) until enough of them match,
+    so "the nearest beyond the radius" never has to match the whole directory.
+    """
+    assert data.tree is not None and request.nearest is not None
+    origin = unit_vectors(np.array([request.lat]), np.array([request.lon]))[0]
+    looked = 4 * request.nearest
+    while True:
+        count = min(looked, data.size)
+        _, found = data.tree.query(origin, k=count)
+        rows = np.sort(np.atleast_1d(found).astype(np.int64))
+        rows = rows[alive[rows]]
+        rows, _text, _best = _match_text(data, reader, rows, concepts)
+        rows = rows[_filter(data, reader, rows, request.filters)]
+        if len(rows) >= request.nearest or count == data.size:
+            break
+        looked *= 8
+    if not len(rows):
+        return None
+    distance = np.sort(geo.geodesic_km_many(request.lat, request.lon, data.lats[rows],
+                                            data.lons[rows]))
+    return float(distance[min(request.nearest, len(distance)) - 1]) + 1e-6
 
 
 def _match_text(data: SegmentData, reader: IndexReader, rows: np.ndarray,
