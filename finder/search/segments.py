@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from geopy.distance import EARTH_RADIUS
 from scipy.spatial import cKDTree
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.reading import IndexReader
 
 from .. import geo
@@ -104,9 +105,22 @@ class SegmentData:
 
 
 def _postings(reader: IndexReader, field: str, key: str) -> list[int]:
+    """Return the segment-local ids of the documents holding a term."""
     if not reader.doc_frequency(field, key):
         return []
-    return list(reader.postings(field, key).all_ids())
+    matcher = reader.postings(field, key)
+    if not isinstance(matcher, W3LeafMatcher):  # e.g. wrapped to hide deletions
+        return list(matcher.all_ids())
+    # Whole blocks at a time: over twice as fast as Whoosh's id-by-id iteration, which
+    # matters when a common term is first searched in a large segment.
+    ids: list[int] = []
+    while matcher.is_active():
+        matcher._read_ids()
+        ids.extend(matcher._ids)
+        if matcher._lastblock:
+            break
+        matcher._next_block()
+    return ids
 
 
 @dataclass
