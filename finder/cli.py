@@ -130,8 +130,11 @@ def generate_command(count: int, seed: int, output: TextIO) -> None:
 
 def _warm_up(app: Flask) -> None:
     """Load the gazetteer and open the index before the first patient waits for them."""
+    from .views import SUGGESTED_KEYWORDS
+
     with app.app_context():
         get_backend().match(MatchQuery(0.0, 0.0, 1.0))
+        get_backend().warm_up(SUGGESTED_KEYWORDS)
         try:
             get_geocoder().postcode("10001", "US")
         except FinderError:

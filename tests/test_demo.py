@@ -98,3 +98,12 @@ def test_nearest_beyond_the_radius_are_the_true_nearest(demo: Flask, lat: float,
                                                            everything.distance_km))][:3]]
     got = [int(i) for i in nearest.ids[np.lexsort((nearest.ids, nearest.distance_km))][:3]]
     assert got == expected and len(expected) == 3
+
+
+def test_warming_up_changes_no_result(demo: Flask) -> None:
+    backend = get_backend(demo)
+    before = backend.match(MatchQuery(40.75, -73.99, 400.0, parse("low back pain")))
+    backend.warm_up([*SUGGESTED_KEYWORDS, "dry needling spanish"])
+    after = backend.match(MatchQuery(40.75, -73.99, 400.0, parse("low back pain")))
+    assert len(before.ids) > 0
+    assert sorted(before.ids.tolist()) == sorted(after.ids.tolist())

@@ -8,7 +8,7 @@ backend returns the same results in the same order for the same data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -75,6 +75,10 @@ class SearchBackend(Protocol):
 
     def match(self, query: MatchQuery) -> Matches:
         """Return every published listing matching the query, with its distance."""
+        ...
+
+    def warm_up(self, queries: Iterable[str]) -> None:
+        """Prepare for the first searches of these keyword queries."""
         ...
 
     def catch_up(self, limit: int | None = None) -> int:

@@ -80,6 +80,10 @@ class SegmentData:
         result: np.ndarray = ((bits[rows >> 3] >> (7 - (rows & 7))) & 1).astype(bool)
         return result
 
+    def prepare(self, reader: IndexReader, field: str, key: str) -> None:
+        """Build a term's bitmap now rather than on its first search."""
+        self._mask(reader, field, key)
+
     def _mask(self, reader: IndexReader, field: str, key: str) -> np.ndarray | None:
         with self._lock:
             if (field, key) in self._masks:

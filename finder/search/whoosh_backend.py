@@ -38,7 +38,7 @@ from . import (
     whoosh_compat,  # noqa: F401  (patches Whoosh before any index is written)
 )
 from .documents import FORMAT_VERSION, META_ID, TEXT_FIELDS, document, schema
-from .query import Concept, analyze, with_corrections
+from .query import Concept, analyze, parse, with_corrections
 from .segments import SegmentData, match_segment
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
@@ -179,6 +179,16 @@ class WhooshBackend:
             concepts=concepts,
             corrections=corrections,
         )
+
+    def warm_up(self, queries: Iterable[str]) -> None:
+        """Build the term bitmaps of likely queries, so first searches are not slow."""
+        snapshot = self._current()
+        keys = {key for text in queries for concept in parse(text)
+                for alternative in concept.alternatives for key in alternative.keys}
+        for data, reader, _alive in snapshot.segments:
+            for field in TEXT_FIELDS:
+                for key in keys:
+                    data.prepare(reader, field, key)
 
     def _correct(self, searcher: Searcher, concepts: list[Concept]
                  ) -> tuple[list[Concept], dict[str, str]]:
