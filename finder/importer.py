@@ -41,10 +41,6 @@ class ImportReport:
     # Rows imported with a caveat, e.g. an address placed at its postcode centroid.
     warnings: list[Rejected] = field(default_factory=list)
 
-    @property
-    def processed(self) -> int:
-        return self.created + self.updated + self.unchanged + len(self.rejected)
-
 
 class CsvFormatError(FinderError):
     """The file as a whole cannot be read (wrong header, not CSV)."""

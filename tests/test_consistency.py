@@ -190,3 +190,20 @@ def test_index_with_an_old_schema_is_rebuilt(app: Flask, data_dir: Path) -> None
     body = upgraded.test_client().get("/api/v1/search?postcode=78701&q=alpha").get_json()
     assert [hit["name"] for hit in body["results"]] == ["Alpha PT"]
     get_backend(upgraded).close()
+
+
+def test_catch_up_never_indexes_a_listing_twice(app: Flask, data_dir: Path) -> None:
+    from whoosh import index
+
+    other = create_app({"DATA_DIR": str(data_dir)})
+    get_backend(other).match(MatchQuery(AUSTIN[0], AUSTIN[1], 1.0))  # its snapshot: empty
+    load(app, [row("a", "Alpha PT", AUSTIN)])  # this process indexes listing 1
+    with session_scope(app) as session:
+        session.get_one(Location, 1).name = "Alpha Physio"
+        session.commit()
+    get_backend(other).catch_up()  # the other one applies the edit with a stale snapshot
+    get_backend(other).close()
+    ix = index.open_dir(str(data_dir / "index"))
+    with ix.searcher() as searcher:
+        assert len(list(searcher.document_numbers(id="1"))) == 1
+    ix.close()

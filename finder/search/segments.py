@@ -69,8 +69,9 @@ class SegmentData:
         if self.tree is None:
             return np.zeros(0, dtype=np.int64)
         origin = unit_vectors(np.array([lat]), np.array([lon]))[0]
-        found = self.tree.query_ball_point(origin, chord(radius_km * geo.PREFILTER_SLACK + 0.1))
-        return np.array(sorted(found), dtype=np.int64)
+        found = self.tree.query_ball_point(origin, chord(radius_km * geo.PREFILTER_SLACK + 0.1),
+                                           return_sorted=True)
+        return np.array(found, dtype=np.int64)
 
     def has(self, reader: IndexReader, field: str, key: str, rows: np.ndarray) -> np.ndarray:
         """Return which of ``rows`` contain the term ``key`` in ``field``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +62,6 @@ class SearchOutcome:
     did_you_mean: str = ""
     widened: dict[str, Any] | None = None
     suggestion: dict[str, Any] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def locate(params: SearchParams, geocoder: GeocoderChain, default_country: str) -> Place:
@@ -178,6 +177,8 @@ class ListingCache:
                 self._items.clear()
                 self._generation = generation
             found = {i: self._items[i] for i in ids if i in self._items}
+            for i in found:
+                self._items.move_to_end(i)  # least recently shown leave first
         missing = [i for i in ids if i not in found]
         if missing:
             rows = session.scalars(

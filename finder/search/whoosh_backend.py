@@ -69,10 +69,6 @@ class _Snapshot:
     def database_id(self) -> str:
         return str(self.meta.get("database_id", ""))
 
-    def indexed_ids(self) -> set[int]:
-        """Return the ids of the listings this generation holds."""
-        return {int(i) for data, _reader, alive in self.segments for i in data.ids[alive]}
-
 
 class WhooshBackend:
     name = "whoosh"
@@ -249,11 +245,14 @@ class WhooshBackend:
                 if not changes:
                     writer.cancel()
                     return 0
-                indexed = snapshot.indexed_ids()
+                # Ask the writer's own (newest) reader what the index holds: a search snapshot
+                # may predate another process's commit, and adding twice would duplicate.
+                held = writer.searcher().reader()
                 ids = list(dict.fromkeys(change.location_id for change in changes))
                 for batch in _chunks(ids, BATCH):
                     for location in _locations(session, batch):
-                        _write(writer, location, replace=location.id in indexed)
+                        _write(writer, location,
+                               replace=held.doc_frequency("id", str(location.id)) > 0)
                 writer.update_document(id=META_ID, applied_seq=changes[-1].seq,
                                        format_version=FORMAT_VERSION, database_id=database_id)
                 writer.commit()
