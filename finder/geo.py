@@ -55,7 +55,8 @@ _A = 6378137.0
 _F = 1 / 298.257223563
 _B = (1 - _F) * _A
 _E2 = (_A**2 - _B**2) / _B**2
-_ITERATIONS = 4  # enough for lines of a few hundred km; longer ones fall back
+_TOLERANCE = 1e-12  # radians of longitude on the auxiliary sphere
+_MAX_ITERATIONS = 20  # near-me lines converge in a few; the rest fall back
 
 
 def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
@@ -75,7 +76,7 @@ def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray)
     a, b = cos_u1 * sin_u2, sin_u1 * cos_u2
     c_, d = cos_u1 * cos_u2, sin_u1 * sin_u2
     lam = big_l
-    for _ in range(_ITERATIONS):
+    for _ in range(_MAX_ITERATIONS):
         sin_lam, cos_lam = np.sin(lam), np.cos(lam)
         sin_sigma = np.hypot(cos_u2 * sin_lam, a - b * cos_lam)
         cos_sigma = d + c_ * cos_lam
@@ -89,6 +90,8 @@ def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray)
         previous = lam
         lam = big_l + (1 - c) * _F * sin_alpha * (
             sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (2 * cos_2sm * cos_2sm - 1)))
+        if not (np.abs(lam - previous) > _TOLERANCE).any():
+            break
     u2s = cos2_alpha * _E2
     big_a = 1 + u2s / 16384 * (4096 + u2s * (-768 + u2s * (320 - 175 * u2s)))
     big_b = u2s / 1024 * (256 + u2s * (-128 + u2s * (74 - 47 * u2s)))
@@ -97,7 +100,7 @@ def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray)
         - big_b / 6 * cos_2sm * (4 * sin_sigma * sin_sigma - 3) * (4 * cos_2sm * cos_2sm - 3)))
     metres = _B * big_a * (sigma - delta_sigma)
     metres = np.where(sin_sigma == 0, 0.0, metres)
-    for i in np.flatnonzero((np.abs(lam - previous) > 1e-12) | ~np.isfinite(metres)):
+    for i in np.flatnonzero((np.abs(lam - previous) > _TOLERANCE) | ~np.isfinite(metres)):
         metres[i] = _WGS84.Inverse(lat, lon, lats[i], lons[i], Geodesic.DISTANCE)["s12"]
     result: np.ndarray = metres / 1000.0
     return result

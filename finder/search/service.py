@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
-from ..models import Location
+from ..listings import Listing, load_listings
 from . import Filters, Matches, MatchQuery, SearchBackend
 from .params import DEFAULT_RADIUS, SearchParams, check_radius
 from .query import parse
@@ -38,7 +37,7 @@ class Ranked:
 
 @dataclass
 class Hit:
-    location: Location
+    location: Listing
     ranked: Ranked
 
 
@@ -158,7 +157,7 @@ def _suggestion(params: SearchParams, did_you_mean: str) -> dict[str, Any]:
 
 
 class ListingCache:
-    """Recently shown listings, kept (detached) until the searchable data changes.
+    """Recently shown listings, kept until the searchable data changes.
 
     A result page needs its listings from the database; most pages repeat, so they are kept
     per process, and all are dropped when the backend's generation moves on.
@@ -166,11 +165,11 @@ class ListingCache:
 
     def __init__(self, size: int = 5000) -> None:
         self._size = size
-        self._items: OrderedDict[int, Location] = OrderedDict()
+        self._items: OrderedDict[int, Listing] = OrderedDict()
         self._generation: object = None
         self._lock = threading.Lock()
 
-    def load(self, session: Session, ids: list[int], generation: object) -> dict[int, Location]:
+    def load(self, session: Session, ids: list[int], generation: object) -> dict[int, Listing]:
         """Return the listings with these ids, from the cache or the database."""
         with self._lock:
             if generation != self._generation:
@@ -181,13 +180,10 @@ class ListingCache:
                 self._items.move_to_end(i)  # least recently shown leave first
         missing = [i for i in ids if i not in found]
         if missing:
-            rows = session.scalars(
-                sa.select(Location).where(Location.id.in_(missing))
-                .options(selectinload(Location.organization))
-            ).all()
+            loaded = load_listings(session, missing)
             with self._lock:
-                for row in rows:
-                    found[row.id] = self._items[row.id] = row
+                for listing_id, listing in loaded.items():
+                    found[listing_id] = self._items[listing_id] = listing
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
         return found
