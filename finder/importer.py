@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from .errors import FinderError, GeocodingError, InvalidInput
 from .geocode import GeocoderChain
 from .geocode.gazetteer import timezone_at
-from .models import Location, Organization, Source, Status
+from .models import Location, Organization, Source, Status, insert_locations
 from .validation import EXTRA_FIELDS, FIELDS, listing_fields
 
 REQUIRED = ("external_id", "name")
@@ -117,7 +117,10 @@ def locate(fields: dict[str, Any], geocoder: GeocoderChain,
 
 
 class Importer:
-    """Create or update locations from checked rows, within the caller's transaction."""
+    """Create or update locations from checked rows, within the caller's transaction.
+
+    ``add`` rows, then ``flush`` them (new locations are written in bulk at that point).
+    """
 
     def __init__(self, session: Session, geocoder: GeocoderChain, default_country: str,
                  source: Source = Source.IMPORT) -> None:
@@ -129,6 +132,17 @@ class Importer:
         self._organizations: dict[tuple[str, str], Organization] = {}
         self._seen: dict[str, int] = {}
         self._existing: dict[str, Location] = {}
+        self._new: list[tuple[dict[str, Any], Organization]] = []
+
+    def flush(self) -> None:
+        """Write the batch: updates and new organisations first, then new locations in bulk."""
+        self.session.flush()
+        insert_locations(self.session, [
+            {**fields, "organization_id": organization.id, "source": self.source,
+             "status": Status.PUBLISHED}
+            for fields, organization in self._new
+        ])
+        self._new.clear()
 
     def forget(self) -> None:
         """Drop the finished batch from memory (it is flushed, and committed by on_batch)."""
@@ -197,8 +211,7 @@ class Importer:
         return organization
 
     def _create(self, fields: dict[str, Any]) -> None:
-        self.session.add(Location(**fields, organization=self._organization(fields),
-                                  source=self.source, status=Status.PUBLISHED))
+        self._new.append((fields, self._organization(fields)))
         self.report.created += 1
 
     def _update(self, location: Location, fields: dict[str, Any], present: set[str]) -> None:
@@ -249,7 +262,7 @@ def import_csv(
         with session.no_autoflush:  # one flush per batch: inserts go out together
             for line, row in batch:
                 importer.add(line, row)
-        session.flush()
+        importer.flush()
         if on_batch:
             on_batch(len(batch))
         importer.forget()

@@ -135,6 +135,11 @@ class Location(Base):
 
     organization: Mapped[Organization] = relationship(back_populates="locations")
 
+    @property
+    def organization_name(self) -> str:
+        """The organisation's name, as the plain rows of listings and documents carry it."""
+        return self.organization.name
+
 
 class DatabaseIdentity(Base):
     """One row naming this database, so a derived index can tell it was built from another."""
@@ -179,12 +184,30 @@ def _record_location_changes(session: orm.Session, _context: Any, _instances: An
             changed.update(obj.locations)  # its name is part of every location's text
     if not changed:
         return
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    _lock_change_order(session)
+    for location in changed:
+        session.add(IndexChange(location=location))
+
+
+def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new locations in bulk, with their IndexChange rows; return their ids in order.
+
+    A bulk insert skips the unit of work, which is what makes it fast (large imports), and
+    also skips the hook above: so the changes are recorded here, in the same transaction.
+    """
+    if not rows:
+        return []
+    _lock_change_order(session)
+    ids = list(session.scalars(
+        sa.insert(Location).returning(Location.id, sort_by_parameter_order=True), rows))
+    session.execute(sa.insert(IndexChange), [{"location_id": i} for i in ids])
+    return ids
+
+
+def _lock_change_order(session: orm.Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
         # Serialise writers until commit, so change numbers become visible in order and the
         # index's "applied up to seq N" never skips a change committed late. (SQLite writers
         # are serialised already.)
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                         {"key": _CHANGE_ORDER_LOCK})
-    for location in changed:
-        session.add(IndexChange(location=location))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from whoosh import index, writing
 from whoosh.fields import Schema
 from whoosh.index import LockError
@@ -37,7 +37,15 @@ from . import (
     MatchQuery,
     whoosh_compat,  # noqa: F401  (patches Whoosh before any index is written)
 )
-from .documents import FORMAT_VERSION, META_ID, TEXT_FIELDS, document, schema
+from .documents import (
+    FORMAT_VERSION,
+    META_ID,
+    TEXT_FIELDS,
+    Indexable,
+    document,
+    schema,
+    select_indexed,
+)
 from .query import Concept, analyze, parse, with_corrections
 from .segments import SegmentData, match_segment
 
@@ -340,7 +348,7 @@ def _applied_seq(searcher: Searcher) -> int:
     return int(fields["applied_seq"]) if fields else 0
 
 
-def _write(writer: writing.IndexWriter, location: Location, replace: bool) -> None:
+def _write(writer: writing.IndexWriter, location: Indexable, replace: bool) -> None:
     """Index a location; ``replace`` when the index may already hold it."""
     if location.status != Status.PUBLISHED:
         if replace:
@@ -351,10 +359,8 @@ def _write(writer: writing.IndexWriter, location: Location, replace: bool) -> No
         writer.add_document(**document(location))
 
 
-def _locations(session: Session, ids: list[int]) -> Iterable[Location]:
-    return session.scalars(
-        sa.select(Location).where(Location.id.in_(ids)).options(selectinload(Location.organization))
-    )
+def _locations(session: Session, ids: list[int]) -> Iterable[Indexable]:
+    return session.execute(select_indexed(ids))
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
