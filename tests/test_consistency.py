@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
+from whoosh.fields import ID, Schema
 
 from finder import create_app
 from finder.db import session_scope
@@ -186,6 +188,31 @@ def test_index_with_an_old_schema_is_rebuilt(app: Flask, data_dir: Path) -> None
         writer.add_document(id="__meta__", applied_seq=1)
         writer.add_document(id="1", name="Alpha PT")
     old.close()
+    upgraded = create_app({"DATA_DIR": str(data_dir)})
+    body = upgraded.test_client().get("/api/v1/search?postcode=78701&q=alpha").get_json()
+    assert [hit["name"] for hit in body["results"]] == ["Alpha PT"]
+    get_backend(upgraded).close()
+
+
+class _RetiredField(ID):  # type: ignore[misc]
+    """A field type of an older release, gone from this one."""
+
+
+def test_index_whose_schema_names_retired_classes_is_rebuilt(
+        app: Flask, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from whoosh import index
+
+    load(app, [row("a", "Alpha PT", AUSTIN)])
+    get_backend(app).close()
+    shutil.rmtree(data_dir / "index")
+    (data_dir / "index").mkdir()
+    old = index.create_in(str(data_dir / "index"), Schema(id=_RetiredField(stored=True)))
+    with old.writer() as writer:
+        writer.add_document(id="__meta__")
+    old.close()
+    monkeypatch.delattr(sys.modules[__name__], "_RetiredField")
     upgraded = create_app({"DATA_DIR": str(data_dir)})
     body = upgraded.test_client().get("/api/v1/search?postcode=78701&q=alpha").get_json()
     assert [hit["name"] for hit in body["results"]] == ["Alpha PT"]

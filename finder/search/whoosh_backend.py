@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pickle
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,8 +111,9 @@ class WhooshBackend:
 
     def _open_or_create(self) -> index.Index:
         with self._creation_lock():
-            if index.exists_in(str(self.path)):
-                return index.open_dir(str(self.path))
+            existing = _open_existing(self.path)
+            if existing is not None:
+                return existing
             ix = index.create_in(str(self.path), schema())
             with ix.writer() as writer:
                 writer.add_document(id=META_ID, applied_seq=0, format_version=FORMAT_VERSION)
@@ -322,6 +325,17 @@ class WhooshBackend:
         with self._lock:
             self._checked_at = 0.0
         return count
+
+
+def _open_existing(path: Path) -> index.Index | None:
+    """Open the index at ``path``; None when there is none, or when its stored schema names
+    classes that this release no longer has (it is then created afresh and rebuilt)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # Whoosh leaves that file open
+        try:
+            return index.open_dir(str(path)) if index.exists_in(str(path)) else None
+        except (AttributeError, ImportError, pickle.UnpicklingError):
+            return None
 
 
 def writer_memory_mb() -> int:
