@@ -29,6 +29,9 @@ from .query import Concept
 from .ranking import FIELD_WEIGHTS, KIND_FACTORS
 
 MASK_CACHE = 2048  # term bitmaps kept per segment (12.5 kB each at 100k listings)
+# Concepts whose score for every row is kept per segment (10 bytes a row: 1 MB each at 100k
+# listings). A concept gets one on its second search; the first scores only its candidates.
+SCORE_CACHE = 32
 
 
 def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
@@ -53,6 +56,8 @@ class SegmentData:
         self.tree = cKDTree(unit_vectors(self.lats, self.lons)) if self.size else None
         self.meta_rows = np.array(_postings(reader, "id", META_ID), dtype=np.int64)
         self._masks: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
+        self._scores: OrderedDict[ConceptKey, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._seen: OrderedDict[ConceptKey, None] = OrderedDict()
         self._hours: dict[int, tuple[dict[str, Any], str]] = {}
         self._lock = threading.Lock()
 
@@ -81,9 +86,42 @@ class SegmentData:
         result: np.ndarray = ((bits[rows >> 3] >> (7 - (rows & 7))) & 1).astype(bool)
         return result
 
-    def prepare(self, reader: IndexReader, field: str, key: str) -> None:
-        """Build a term's bitmap now rather than on its first search."""
-        self._mask(reader, field, key)
+    def prepare(self, reader: IndexReader, concept: Concept) -> None:
+        """Build a concept's scores now rather than on its first searches."""
+        key = concept_key(concept)
+        scores = _score(self, reader, key, np.arange(self.size, dtype=np.int64))
+        with self._lock:
+            self._remember(key, scores)
+
+    def scores(self, reader: IndexReader, concept: Concept, rows: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Return a concept's score for each of ``rows`` and its best alternative's position.
+
+        The score is the best field weight times kind factor of any alternative a row holds
+        (0: none), as ``ranking.text_relevance`` scores it.
+        """
+        key = concept_key(concept)
+        with self._lock:
+            cached = self._scores.get(key)
+            if cached is not None:
+                self._scores.move_to_end(key)
+            again = key in self._seen
+            self._seen[key] = None
+            if len(self._seen) > 16 * SCORE_CACHE:
+                self._seen.popitem(last=False)
+        if cached is None and not again:
+            return _score(self, reader, key, rows)  # a one-off: score the candidates only
+        if cached is None:
+            cached = _score(self, reader, key, np.arange(self.size, dtype=np.int64))
+            with self._lock:
+                self._remember(key, cached)
+        score, best = cached
+        return score[rows], best[rows]
+
+    def _remember(self, key: ConceptKey, scores: tuple[np.ndarray, np.ndarray]) -> None:
+        self._scores[key] = scores
+        if len(self._scores) > SCORE_CACHE:
+            self._scores.popitem(last=False)
 
     def _mask(self, reader: IndexReader, field: str, key: str) -> np.ndarray | None:
         with self._lock:
@@ -107,6 +145,32 @@ class SegmentData:
             hours, timezone = reader.stored_fields(row)["hours"]
             self._hours[row] = (hours, timezone)
         return self._hours[row]
+
+
+# What a concept's scores depend on: each alternative's keys and kind, in order.
+ConceptKey = tuple[tuple[tuple[str, ...], str], ...]
+
+
+def concept_key(concept: Concept) -> ConceptKey:
+    return tuple((alternative.keys, alternative.kind) for alternative in concept.alternatives)
+
+
+def _score(data: SegmentData, reader: IndexReader, key: ConceptKey, rows: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    score = np.zeros(len(rows))
+    best = np.full(len(rows), -1, dtype=np.int16)
+    for position, (keys, kind) in enumerate(key):
+        factor = KIND_FACTORS[kind]
+        for field, weight in FIELD_WEIGHTS.items():
+            value = weight * factor
+            better = score < value
+            if not better.any():
+                continue
+            for term in keys:
+                better &= data.has(reader, field, term, rows)
+            score[better] = value
+            best[better] = position
+    return score, best
 
 
 def _postings(reader: IndexReader, field: str, key: str) -> list[int]:
@@ -197,19 +261,7 @@ def _match_text(data: SegmentData, reader: IndexReader, rows: np.ndarray,
     total = np.zeros(len(rows))
     bests: list[np.ndarray] = []
     for concept in concepts:
-        score = np.zeros(len(rows))
-        best = np.full(len(rows), -1, dtype=np.int16)
-        for position, alternative in enumerate(concept.alternatives):
-            factor = KIND_FACTORS[alternative.kind]
-            for field, weight in FIELD_WEIGHTS.items():
-                value = weight * factor
-                better = score < value
-                if not better.any():
-                    continue
-                for key in alternative.keys:
-                    better &= data.has(reader, field, key, rows)
-                score[better] = value
-                best[better] = position
+        score, best = data.scores(reader, concept, rows)
         found = score > 0
         rows, total, score, best = rows[found], total[found], score[found], best[found]
         bests = [b[found] for b in bests] + [best]

@@ -188,14 +188,12 @@ class WhooshBackend:
         )
 
     def warm_up(self, queries: Iterable[str]) -> None:
-        """Build the term bitmaps of likely queries, so first searches are not slow."""
+        """Build the scores of likely queries' concepts, so first searches are not slow."""
         snapshot = self._current()
-        keys = {key for text in queries for concept in parse(text)
-                for alternative in concept.alternatives for key in alternative.keys}
+        concepts = [concept for text in queries for concept in parse(text)]
         for data, reader, _alive in snapshot.segments:
-            for field in TEXT_FIELDS:
-                for key in keys:
-                    data.prepare(reader, field, key)
+            for concept in concepts:
+                data.prepare(reader, concept)
 
     def _correct(self, searcher: Searcher, concepts: list[Concept]
                  ) -> tuple[list[Concept], dict[str, str]]:
