@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from whoosh.analysis import (
     Analyzer,
@@ -74,7 +74,7 @@ class Alternative:
     text: str  # readable form, reported in matched_terms
     kind: str = EXACT
 
-    @property
+    @cached_property  # read for every segment of every search
     def keys(self) -> tuple[str, ...]:
         return shingles(self.tokens)
 
