@@ -8,12 +8,14 @@ from typing import Any
 from flask import Flask
 
 from . import db, geocode, search, settings
+from .fastjson import OrjsonProvider
 from .resources import resource_dir
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: declared defaults, then the FINDER_* environment, then test_config."""
     app = Flask(__name__, template_folder=str(resource_dir("templates")))
+    app.json = OrjsonProvider(app)
     app.config.update(settings.load())
     if test_config:
         app.config.update(test_config)

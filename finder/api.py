@@ -35,10 +35,10 @@ def run_search(args: Any) -> SearchOutcome:
 
 
 def hit_json(hit: Hit, unit: str) -> dict[str, Any]:
-    location, ranked = hit.location, hit.ranked
-    url = url_for("views.provider", location_id=location.id, _external=True)
+    ranked = hit.ranked
     return {
-        **public_json(location, url),
+        **hit.public,
+        "url": url_for("views.provider", location_id=ranked.id, _external=True),
         "distance": round(geo.from_km(ranked.distance_km, unit), 3),
         "unit": unit,
         "score": ranked.score,
@@ -101,8 +101,8 @@ def search_listings() -> Response:
 def get_listing(location_id: int) -> Response:
     """Return one published listing."""
     location = get_published(get_session(), location_id)
-    return jsonify(public_json(location, url_for("views.provider", location_id=location.id,
-                                                 _external=True)))
+    return jsonify({**public_json(location),
+                    "url": url_for("views.provider", location_id=location.id, _external=True)})
 
 
 @bp.get("/api/v1/openapi.json")

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy import orm
 
+from . import fastjson
+
 SQLITE_MMAP_BYTES = 256 * 2**20  # at most; pages are mapped as they are read
 
 
@@ -32,9 +34,10 @@ def database_url(config: dict[str, Any]) -> str:
 
 def make_engine(url: str) -> sa.Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    json_codec = {"json_serializer": fastjson.dumps, "json_deserializer": fastjson.loads}
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+        return sa.create_engine(url, pool_pre_ping=True, **json_codec)
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, **json_codec)
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,9 +31,18 @@ _SELECT_PUBLIC = sa.select(
 Listing = sa.Row[Any]
 
 
-def load_listings(session: Session, ids: Iterable[int]) -> dict[int, Listing]:
+@lru_cache(maxsize=64)
+def _select_by_ids(count: int) -> sa.Select[Any]:
+    # One bound parameter per id: an expanding IN is rendered afresh at every execution,
+    # which costs as much as the query itself.
+    return _SELECT_PUBLIC.where(Location.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
+
+
+def load_listings(session: Session, ids: list[int]) -> dict[int, Listing]:
     """Return the listings with these ids (published or not), by id."""
-    rows = session.execute(_SELECT_PUBLIC.where(Location.id.in_(list(ids))))
+    if not ids:
+        return {}
+    rows = session.execute(_select_by_ids(len(ids)), {f"id{i}": id_ for i, id_ in enumerate(ids)})
     return {row.id: row for row in rows}
 
 
@@ -58,8 +67,11 @@ def address_lines(location: Listing) -> list[str]:
     return [line for line in lines if line]
 
 
-def public_json(location: Listing, url: str) -> dict[str, Any]:
-    """Return the public JSON of a location; private fields are left out by construction."""
+def public_json(location: Listing) -> dict[str, Any]:
+    """Return the public JSON of a location without its URL (which depends on the request).
+
+    Private fields are left out by construction.
+    """
     return {
         "id": location.id,
         "name": location.name,
@@ -93,7 +105,6 @@ def public_json(location: Listing, url: str) -> dict[str, Any]:
         "last_verified": location.last_verified.isoformat() if location.last_verified else None,
         "updated_at": location.updated_at.isoformat(),
         "source": location.source.value,
-        "url": url,
     }
 
 

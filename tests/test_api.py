@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -82,6 +84,22 @@ def test_listing_json(app: Flask, client: FlaskClient) -> None:
     assert body["hours_text"] == "Mon-Fri 08:00-18:00"
     assert body["timezone"] == "America/Chicago"
     assert body["url"].endswith("/providers/1")
+
+
+def test_json_columns_and_bodies_keep_text_exactly(app: Flask, client: FlaskClient) -> None:
+    # Non-ASCII and markup survive the JSON columns and the response encoder unchanged.
+    services = ["Aguja seca (punción)", "Kinesio <tape> & \"more\"", "針灸 / 乾針"]
+    load(app, [row("a", "Fisioterapia Núñez", AUSTIN, services="; ".join(services),
+                   languages="Español; 中文")])
+    response = client.get("/api/v1/listings/1")
+    assert response.get_json()["services"] == services
+    assert response.get_json()["languages"] == ["Español", "中文"]
+    assert response.data.index(b'"accepting_new_patients"') < response.data.index(b'"name"')
+    hit = client.get("/api/v1/search?postcode=78701&q=punci%C3%B3n").get_json()["results"][0]
+    assert hit["name"] == "Fisioterapia Núñez" and hit["services"] == services
+    with app.test_request_context():
+        assert app.json.dumps({"when": date(2026, 1, 2), 3: "x"}) == (
+            '{"3":"x","when":"Fri, 02 Jan 2026 00:00:00 GMT"}')
 
 
 def test_search_pagination_headers(app: Flask, client: FlaskClient) -> None:

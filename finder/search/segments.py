@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -193,37 +193,44 @@ def _postings(reader: IndexReader, field: str, key: str) -> list[int]:
 
 
 @dataclass
-class Partial:
-    """What one segment contributes to a search."""
+class Candidates:
+    """What one segment contributes to a search, before the exact distance check.
+
+    Distances are computed once for the candidates of every segment together: their
+    vectorised computation has a fixed cost that would otherwise be paid per segment.
+    """
 
     ids: np.ndarray
-    distance_km: np.ndarray
+    lats: np.ndarray
+    lons: np.ndarray
     text: np.ndarray
     best: np.ndarray  # (concepts, candidates): position of the best alternative
+    radius_km: float  # the exact radius they must be within (inf: no radius)
+
+    @classmethod
+    def none(cls, concepts: int) -> Candidates:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
+                   np.zeros((concepts, 0), dtype=np.int16), 0.0)
 
 
 def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
-                  request: MatchQuery, concepts: Sequence[Concept]) -> Partial:
-    """Match a query against one segment."""
-    if request.radius_km is None and request.nearest is not None and data.tree is not None:
-        radius = _nearest_radius(data, reader, alive, request, concepts)
-        if radius is None:
-            return Partial(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0),
-                           np.zeros((len(concepts), 0), dtype=np.int16))
-        request = replace(request, radius_km=radius, nearest=None)
-    if request.radius_km is not None:
-        rows = data.within(request.lat, request.lon, request.radius_km)
+                  request: MatchQuery, concepts: Sequence[Concept]) -> Candidates:
+    """Match a query against one segment, within a spherical superset of the radius."""
+    radius_km = request.radius_km
+    if radius_km is None and request.nearest is not None and data.tree is not None:
+        radius_km = _nearest_radius(data, reader, alive, request, concepts)
+        if radius_km is None:
+            return Candidates.none(len(concepts))
+    if radius_km is not None:
+        rows = data.within(request.lat, request.lon, radius_km)
         rows = rows[alive[rows]]
     else:
         rows = np.flatnonzero(alive)
     rows, text, best = _match_text(data, reader, rows, concepts)
     keep = _filter(data, reader, rows, request.filters)
     rows, text, best = rows[keep], text[keep], best[:, keep]
-    distance = geo.geodesic_km_many(request.lat, request.lon, data.lats[rows], data.lons[rows])
-    if request.radius_km is not None:
-        inside = distance <= request.radius_km
-        rows, text, best, distance = rows[inside], text[inside], best[:, inside], distance[inside]
-    return Partial(data.ids[rows], distance, text, best)
+    return Candidates(data.ids[rows], data.lats[rows], data.lons[rows], text, best,
+                      np.inf if radius_km is None else radius_km)
 
 
 def _nearest_radius(data: SegmentData, reader: IndexReader, alive: np.ndarray,

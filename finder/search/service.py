@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
-from ..listings import Listing, load_listings
+from ..listings import Listing, load_listings, public_json
 from . import Filters, Matches, MatchQuery, SearchBackend
 from .params import DEFAULT_RADIUS, SearchParams, check_radius
 from .query import parse
@@ -38,6 +38,7 @@ class Ranked:
 @dataclass
 class Hit:
     location: Listing
+    public: dict[str, Any]  # the listing's public JSON, shared through the cache: copy it
     ranked: Ranked
 
 
@@ -156,8 +157,11 @@ def _suggestion(params: SearchParams, did_you_mean: str) -> dict[str, Any]:
     return {"message": message, "remove_filters": narrowing, "did_you_mean": did_you_mean}
 
 
+Shown = tuple[Listing, dict[str, Any]]  # a listing and its public JSON
+
+
 class ListingCache:
-    """Recently shown listings, kept until the searchable data changes.
+    """Recently shown listings and their public JSON, kept until the searchable data changes.
 
     A result page needs its listings from the database; most pages repeat, so they are kept
     per process, and all are dropped when the backend's generation moves on.
@@ -165,11 +169,11 @@ class ListingCache:
 
     def __init__(self, size: int = 5000) -> None:
         self._size = size
-        self._items: OrderedDict[int, Listing] = OrderedDict()
+        self._items: OrderedDict[int, Shown] = OrderedDict()
         self._generation: object = None
         self._lock = threading.Lock()
 
-    def load(self, session: Session, ids: list[int], generation: object) -> dict[int, Listing]:
+    def load(self, session: Session, ids: list[int], generation: object) -> dict[int, Shown]:
         """Return the listings with these ids, from the cache or the database."""
         with self._lock:
             if generation != self._generation:
@@ -183,7 +187,7 @@ class ListingCache:
             loaded = load_listings(session, missing)
             with self._lock:
                 for listing_id, listing in loaded.items():
-                    found[listing_id] = self._items[listing_id] = listing
+                    found[listing_id] = self._items[listing_id] = (listing, public_json(listing))
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
         return found
@@ -193,4 +197,4 @@ def _load(session: Session, page: list[Ranked], cache: ListingCache | None,
           generation: object) -> list[Hit]:
     ids = [r.id for r in page]
     by_id = (cache or ListingCache()).load(session, ids, generation)
-    return [Hit(by_id[r.id], r) for r in page if r.id in by_id]
+    return [Hit(*by_id[r.id], r) for r in page if r.id in by_id]

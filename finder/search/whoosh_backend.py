@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from whoosh.index import LockError
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
+from .. import geo
 from ..db import get_database
 from ..errors import SearchUnavailable
 from ..models import DatabaseIdentity, IndexChange, Location, Status
@@ -57,6 +58,7 @@ CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 INDEX_PROCESSES = 2  # Whoosh's multiprocessing writer, for large backlogs and rebuilds
 PARALLEL_BACKLOG = 5000  # changes above which a catch-up uses INDEX_PROCESSES
+CORRECTED_CACHE = 4096  # concepts whose spelling check is kept per generation
 
 
 @dataclass
@@ -66,6 +68,8 @@ class _Snapshot:
     searcher: Searcher
     segments: list[tuple[SegmentData, IndexReader, np.ndarray]]
     meta: dict[str, Any]
+    # Each concept searched in this generation, as corrected, and the word it was corrected to.
+    corrected: dict[Concept, tuple[Concept, str]] = field(default_factory=dict)
 
     @property
     def applied_seq(self) -> int:
@@ -78,6 +82,26 @@ class _Snapshot:
     @property
     def database_id(self) -> str:
         return str(self.meta.get("database_id", ""))
+
+
+def _corrected(searcher: Searcher, concept: Concept) -> tuple[Concept, str]:
+    """Return a concept with spelling corrections if no listing contains its one word, and
+    the word it is corrected to ("" when it is left as it is)."""
+    if not concept.is_single_word or len(concept.text) < 4:
+        return concept, ""
+    reader = searcher.reader()
+    if any(reader.doc_frequency(name, alt.tokens[0]) for alt in concept.alternatives
+           for name in TEXT_FIELDS if len(alt.tokens) == 1):
+        return concept, ""
+    distance = 1 if len(concept.text) <= 6 else 2
+    words = sorted(
+        reader.terms_within("spell", concept.text.lower(), distance, prefix=1),
+        key=lambda w: (-reader.doc_frequency("spell", w), w),
+    )[:3]
+    fixes = [(w, analyze(w)[0]) for w in words if analyze(w)]
+    if not fixes:
+        return concept, ""
+    return with_corrections(concept, fixes), fixes[0][0]
 
 
 class WhooshBackend:
@@ -173,16 +197,20 @@ class WhooshBackend:
         if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
             self.catch_up(limit=BATCH)
         snapshot = self._current()
-        concepts, corrections = self._correct(snapshot.searcher, request.concepts)
+        concepts, corrections = self._correct(snapshot, request.concepts)
         parts = [match_segment(data, reader, alive, request, concepts)
                  for data, reader, alive in snapshot.segments]
         if not parts:
             return Matches.empty(concepts)
+        lats = np.concatenate([p.lats for p in parts])
+        lons = np.concatenate([p.lons for p in parts])
+        distance = geo.geodesic_km_many(request.lat, request.lon, lats, lons)
+        inside = distance <= np.repeat([p.radius_km for p in parts], [len(p.ids) for p in parts])
         return Matches(
-            ids=np.concatenate([p.ids for p in parts]),
-            distance_km=np.concatenate([p.distance_km for p in parts]),
-            text=np.concatenate([p.text for p in parts]),
-            best=np.concatenate([p.best for p in parts], axis=1),
+            ids=np.concatenate([p.ids for p in parts])[inside],
+            distance_km=distance[inside],
+            text=np.concatenate([p.text for p in parts])[inside],
+            best=np.concatenate([p.best for p in parts], axis=1)[:, inside],
             concepts=concepts,
             corrections=corrections,
         )
@@ -195,26 +223,19 @@ class WhooshBackend:
             for concept in concepts:
                 data.prepare(reader, concept)
 
-    def _correct(self, searcher: Searcher, concepts: list[Concept]
+    def _correct(self, snapshot: _Snapshot, concepts: list[Concept]
                  ) -> tuple[list[Concept], dict[str, str]]:
         """Add spelling corrections to one-word concepts that no listing contains."""
-        reader = searcher.reader()
         corrected, corrections = [], {}
         for concept in concepts:
-            known = any(
-                reader.doc_frequency(name, alt.tokens[0]) for alt in concept.alternatives
-                for name in TEXT_FIELDS if len(alt.tokens) == 1
-            )
-            if concept.is_single_word and not known and len(concept.text) >= 4:
-                distance = 1 if len(concept.text) <= 6 else 2
-                words = sorted(
-                    reader.terms_within("spell", concept.text.lower(), distance, prefix=1),
-                    key=lambda w: (-reader.doc_frequency("spell", w), w),
-                )[:3]
-                fixes = [(w, analyze(w)[0]) for w in words if analyze(w)]
-                if fixes:
-                    concept = with_corrections(concept, fixes)
-                    corrections[concept.text] = fixes[0][0]
+            known = snapshot.corrected.get(concept)
+            if known is None:
+                if len(snapshot.corrected) >= CORRECTED_CACHE:
+                    snapshot.corrected.clear()
+                known = snapshot.corrected[concept] = _corrected(snapshot.searcher, concept)
+            concept, fixed = known
+            if fixed:
+                corrections[concept.text] = fixed
             corrected.append(concept)
         return corrected, corrections
 
