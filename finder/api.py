@@ -34,11 +34,16 @@ def run_search(args: Any) -> SearchOutcome:
                   decay=decay_from_config(), cache=get_listing_cache())
 
 
-def hit_json(hit: Hit, unit: str) -> dict[str, Any]:
+def provider_url_prefix() -> str:
+    """Return a provider page's URL without its id (one ``url_for`` per results page)."""
+    return url_for("views.provider", location_id=0, _external=True).removesuffix("0")
+
+
+def hit_json(hit: Hit, unit: str, url_prefix: str) -> dict[str, Any]:
     ranked = hit.ranked
     return {
         **hit.public,
-        "url": url_for("views.provider", location_id=ranked.id, _external=True),
+        "url": f"{url_prefix}{ranked.id}",
         "distance": round(geo.from_km(ranked.distance_km, unit), 3),
         "unit": unit,
         "score": ranked.score,
@@ -53,6 +58,7 @@ def hit_json(hit: Hit, unit: str) -> dict[str, Any]:
 
 def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
     params, origin = outcome.params, outcome.origin
+    url_prefix = provider_url_prefix()
     body: dict[str, Any] = {
         "origin": {"lat": origin.lat, "lon": origin.lon, "label": origin.label,
                    "precision": origin.precision, "source": origin.source,
@@ -60,7 +66,7 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
         "query": {"q": params.q, "radius": outcome.radius, "unit": outcome.unit,
                   "sort": params.sort, "limit": params.limit, "offset": params.offset},
         "total": outcome.total,
-        "results": [hit_json(hit, outcome.unit) for hit in outcome.hits],
+        "results": [hit_json(hit, outcome.unit, url_prefix) for hit in outcome.hits],
         "links": _links(params, outcome),
     }
     if outcome.did_you_mean:
@@ -101,8 +107,7 @@ def search_listings() -> Response:
 def get_listing(location_id: int) -> Response:
     """Return one published listing."""
     location = get_published(get_session(), location_id)
-    return jsonify({**public_json(location),
-                    "url": url_for("views.provider", location_id=location.id, _external=True)})
+    return jsonify({**public_json(location), "url": f"{provider_url_prefix()}{location.id}"})
 
 
 @bp.get("/api/v1/openapi.json")

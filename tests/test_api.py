@@ -133,12 +133,28 @@ def test_security_headers(client: FlaskClient) -> None:
 
 
 def test_rate_limit_answers_429_in_json(data_dir: object) -> None:
-    app = create_app({"DATA_DIR": str(data_dir), "RATE_LIMIT": "2/minute"})
+    app = create_app({"DATA_DIR": str(data_dir), "RATE_LIMIT": "3/minute;2/hour"})
     client = app.test_client()
-    statuses = [client.get("/api/v1/search?postcode=78701").status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]
-    response = client.get("/api/v1/search?postcode=78701")
-    assert response.get_json()["error"]["code"] == "rate_limited"
+    for _ in range(5):  # stylesheets and scripts are not counted
+        with client.get("/static/style.css") as stylesheet:
+            assert stylesheet.status_code == 200
+    first = client.get("/api/v1/search?postcode=78701")
+    assert first.status_code == 200
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == (
+        "3", "2")
+    second, third = (client.get("/api/v1/search?postcode=78701") for _ in range(2))
+    assert second.status_code == 200
+    assert third.status_code == 429  # the second limit, two per hour, is used up
+    assert third.get_json()["error"]["code"] == "rate_limited"
+    assert "2 per 1 hour" in third.get_json()["error"]["message"]
+    assert 3000 < int(third.headers["Retry-After"]) <= 3600
+    # Another address has its own allowance.
+    other = client.get("/api/v1/search?postcode=78701",
+                       environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 200
+    from finder.search import get_backend
+
+    get_backend(app).close()
     from finder.search import get_backend
 
     get_backend(app).close()
