@@ -21,10 +21,12 @@ _PUBLIC_COLUMNS = (
     "services", "conditions", "insurance", "languages", "hours", "timezone", "telehealth",
     "accepting_new_patients", "last_verified", "updated_at", "source",
 )
+# Table columns, not ORM attributes: a plain Core select skips the ORM's loading machinery.
+_LOCATION, _ORGANIZATION = Location.__table__, Organization.__table__
 _SELECT_PUBLIC = sa.select(
-    *(Location.__table__.c[name] for name in _PUBLIC_COLUMNS),
-    Organization.name.label("organization_name"),
-).join(Organization, Organization.id == Location.organization_id)
+    *(_LOCATION.c[name] for name in _PUBLIC_COLUMNS),
+    _ORGANIZATION.c.name.label("organization_name"),
+).join(_ORGANIZATION, _ORGANIZATION.c.id == _LOCATION.c.organization_id)
 
 # A listing as shown to the public: a row with the attributes of ``_PUBLIC_COLUMNS`` and
 # ``organization_name``.
@@ -35,7 +37,7 @@ Listing = sa.Row[Any]
 def _select_by_ids(count: int) -> sa.Select[Any]:
     # One bound parameter per id: an expanding IN is rendered afresh at every execution,
     # which costs as much as the query itself.
-    return _SELECT_PUBLIC.where(Location.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
+    return _SELECT_PUBLIC.where(_LOCATION.c.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
 
 
 def load_listings(session: Session, ids: list[int]) -> dict[int, Listing]:
@@ -52,7 +54,8 @@ def get_published(session: Session, location_id: int) -> Listing:
         raise NotFound(f"There is no published listing with id {location_id}.",
                        code="listing_not_found")
     listing = session.execute(
-        _SELECT_PUBLIC.where(Location.id == location_id, Location.status == Status.PUBLISHED)
+        _SELECT_PUBLIC.where(_LOCATION.c.id == location_id,
+                             _LOCATION.c.status == Status.PUBLISHED)
     ).first()
     if listing is None:
         raise NotFound(f"There is no published listing with id {location_id}.",
