@@ -12,7 +12,7 @@ from .db import get_session
 from .geocode import get_geocoder
 from .listings import get_published, public_json
 from .openapi import openapi_document
-from .search import get_backend, get_listing_cache
+from .search import get_backend
 from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
 from .search.service import Hit, SearchOutcome, search
@@ -29,9 +29,9 @@ def decay_from_config() -> Decay:
 def run_search(args: Any) -> SearchOutcome:
     """Parse request arguments and search: the one function behind the API and the pages."""
     params = parse_params(args)
-    return search(get_session(), get_backend(), get_geocoder(), params,
+    return search(get_backend(), get_geocoder(), params,
                   default_country=current_app.config["DEFAULT_COUNTRY"],
-                  decay=decay_from_config(), cache=get_listing_cache())
+                  decay=decay_from_config())
 
 
 def provider_url_prefix() -> str:
@@ -42,7 +42,7 @@ def provider_url_prefix() -> str:
 def hit_json(hit: Hit, unit: str, url_prefix: str) -> dict[str, Any]:
     ranked = hit.ranked
     return {
-        **hit.public,
+        **hit.listing,
         "url": f"{url_prefix}{ranked.id}",
         "distance": round(geo.from_km(ranked.distance_km, unit), 3),
         "unit": unit,

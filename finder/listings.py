@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,10 +11,11 @@ from .errors import NotFound
 from .hours import format_hours, to_text
 from .models import Location, Organization, Status
 
-# What a listing shows, read as plain rows with its organization's name in one query: result
-# pages load ten listings per search, and rows cost a fraction of ORM objects. Private columns
-# (owner e-mail, status, external id) are not read at all.
-_PUBLIC_COLUMNS = (
+# What a listing shows, read as a plain row with its organization's name in one query, for its
+# page, the listing API and its search index document (whose copy results pages show). Rows
+# cost a fraction of ORM objects. Private columns (owner e-mail, status, external id) are not
+# read at all.
+PUBLIC_COLUMNS = (
     "id", "name", "description", "latitude", "longitude", "geocode_precision", "address_1",
     "address_2", "city", "region", "postcode", "country", "phone", "website", "email", "npi",
     "services", "conditions", "insurance", "languages", "hours", "timezone", "telehealth",
@@ -24,28 +24,13 @@ _PUBLIC_COLUMNS = (
 # Table columns, not ORM attributes: a plain Core select skips the ORM's loading machinery.
 _LOCATION, _ORGANIZATION = Location.__table__, Organization.__table__
 _SELECT_PUBLIC = sa.select(
-    *(_LOCATION.c[name] for name in _PUBLIC_COLUMNS),
+    *(_LOCATION.c[name] for name in PUBLIC_COLUMNS),
     _ORGANIZATION.c.name.label("organization_name"),
 ).join(_ORGANIZATION, _ORGANIZATION.c.id == _LOCATION.c.organization_id)
 
-# A listing as shown to the public: a row with the attributes of ``_PUBLIC_COLUMNS`` and
+# A listing as shown to the public: a row with the attributes of ``PUBLIC_COLUMNS`` and
 # ``organization_name``.
 Listing = sa.Row[Any]
-
-
-@lru_cache(maxsize=64)
-def _select_by_ids(count: int) -> sa.Select[Any]:
-    # One bound parameter per id: an expanding IN is rendered afresh at every execution,
-    # which costs as much as the query itself.
-    return _SELECT_PUBLIC.where(_LOCATION.c.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
-
-
-def load_listings(session: Session, ids: list[int]) -> dict[int, Listing]:
-    """Return the listings with these ids (published or not), by id."""
-    if not ids:
-        return {}
-    rows = session.execute(_select_by_ids(len(ids)), {f"id{i}": id_ for i, id_ in enumerate(ids)})
-    return {row.id: row for row in rows}
 
 
 def get_published(session: Session, location_id: int) -> Listing:
@@ -112,5 +97,5 @@ def public_json(location: Listing) -> dict[str, Any]:
     }
 
 
-__all__ = ["Listing", "address_lines", "format_hours", "get_published", "load_listings",
+__all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "format_hours", "get_published",
            "public_json"]

@@ -55,6 +55,26 @@ def test_unpublished_listing_leaves_the_index(app: Flask) -> None:
     assert indexed_ids(app) == {2}
 
 
+def test_results_show_each_listing_as_last_changed(app: Flask) -> None:
+    load(app, [row("a", "Alpha PT", AUSTIN, phone="512-555-0100"),
+               row("b", "Beta PT", AUSTIN, phone="512-555-0101")])
+    with session_scope(app) as session:  # a second segment replaces Alpha's first row
+        alpha = session.get_one(Location, 1)
+        alpha.phone = "512-555-0199"
+        alpha.organization.name = "Alpha Group"
+        session.commit()
+    get_backend(app).catch_up()
+    client = app.test_client()
+    hits = client.get("/api/v1/search?postcode=78701&sort=distance").get_json()["results"]
+    by_name = {hit["name"]: hit for hit in hits}
+    assert len(hits) == 2 and set(by_name) == {"Alpha PT", "Beta PT"}
+    assert (by_name["Alpha PT"]["phone"], by_name["Alpha PT"]["organization"]) == (
+        "512-555-0199", "Alpha Group")
+    assert by_name["Beta PT"]["phone"].endswith("512-555-0101")
+    page = client.get("/search?postcode=78701").get_data(as_text=True)
+    assert "512-555-0199" in page and "512-555-0100" not in page
+
+
 def test_other_process_sees_a_change_within_two_seconds(app: Flask, data_dir: Path) -> None:
     load(app, [row("a", "Alpha PT", AUSTIN)])
     other = create_app({"DATA_DIR": str(data_dir)})  # a second worker on the same data

@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from flask import Flask, current_app
 
 from .query import Concept
-
-if TYPE_CHECKING:
-    from .service import ListingCache
 
 
 @dataclass(frozen=True)
@@ -77,6 +74,10 @@ class SearchBackend(Protocol):
         """Return every published listing matching the query, with its distance."""
         ...
 
+    def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Return the public JSON (without its URL) of these listings, if searchable."""
+        ...
+
     def warm_up(self, queries: Iterable[str]) -> None:
         """Prepare for the first searches of these keyword queries."""
         ...
@@ -113,18 +114,9 @@ def init_app(app: Flask) -> None:
             f"FINDER_SEARCH_BACKEND={name!r} is not available; choose from {', '.join(REGISTRY)}"
         )
     app.extensions["finder.search"] = REGISTRY[name](app)
-    from .service import ListingCache
-
-    app.extensions["finder.listing_cache"] = ListingCache()
 
 
 def get_backend(app: Flask | None = None) -> SearchBackend:
     """Return the app's search backend."""
     backend: SearchBackend = (app or current_app).extensions["finder.search"]
     return backend
-
-
-def get_listing_cache(app: Flask | None = None) -> ListingCache:
-    """Return the app's cache of recently shown listings."""
-    cache: ListingCache = (app or current_app).extensions["finder.listing_cache"]
-    return cache

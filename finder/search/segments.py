@@ -59,6 +59,7 @@ class SegmentData:
         self._scores: OrderedDict[ConceptKey, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._seen: OrderedDict[ConceptKey, None] = OrderedDict()
         self._hours: dict[int, tuple[dict[str, Any], str]] = {}
+        self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # sorted ids, their rows
         self._lock = threading.Lock()
 
     def live(self, reader: IndexReader) -> np.ndarray:
@@ -68,6 +69,19 @@ class SegmentData:
             alive[np.fromiter(reader.deleted_docs_set, dtype=np.int64)] = False
         alive[self.meta_rows] = False
         return alive
+
+    def rows_of(self, listing_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """Return (listing id, row) for each row holding one of these listings, live or not."""
+        if self._by_id is None:
+            order = np.argsort(self.ids, kind="stable")
+            self._by_id = (self.ids[order], order)
+        sorted_ids, rows = self._by_id
+        wanted = np.asarray(listing_ids, dtype=np.int64)
+        starts = np.searchsorted(sorted_ids, wanted, side="left")
+        ends = np.searchsorted(sorted_ids, wanted, side="right")
+        return [(int(listing_id), int(rows[i]))
+                for listing_id, start, end in zip(wanted, starts, ends, strict=True)
+                for i in range(start, end)]
 
     def within(self, lat: float, lon: float, radius_km: float) -> np.ndarray:
         """Return the rows within a spherical radius (a superset, by the prefilter slack)."""

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
-from ..listings import Listing, load_listings, public_json
 from . import Filters, Matches, MatchQuery, SearchBackend
 from .params import DEFAULT_RADIUS, SearchParams, check_radius
 from .query import parse
@@ -37,8 +32,7 @@ class Ranked:
 
 @dataclass
 class Hit:
-    location: Listing
-    public: dict[str, Any]  # the listing's public JSON, shared through the cache: copy it
+    listing: dict[str, Any]  # its public JSON, without its URL
     ranked: Ranked
 
 
@@ -87,14 +81,12 @@ def locate(params: SearchParams, geocoder: GeocoderChain, default_country: str) 
 
 
 def search(
-    session: Session,
     backend: SearchBackend,
     geocoder: GeocoderChain,
     params: SearchParams,
     *,
     default_country: str,
     decay: Decay,
-    cache: ListingCache | None = None,
 ) -> SearchOutcome:
     """Locate the origin, match, rank and page; widen when nothing is within the radius."""
     origin = locate(params, geocoder, default_country)
@@ -134,7 +126,7 @@ def search(
             page = nearest
         else:
             outcome.suggestion = _suggestion(params, outcome.did_you_mean)
-    outcome.hits = _load(session, page, cache, backend.generation)
+    outcome.hits = _load(backend, page)
     return outcome
 
 
@@ -157,44 +149,6 @@ def _suggestion(params: SearchParams, did_you_mean: str) -> dict[str, Any]:
     return {"message": message, "remove_filters": narrowing, "did_you_mean": did_you_mean}
 
 
-Shown = tuple[Listing, dict[str, Any]]  # a listing and its public JSON
-
-
-class ListingCache:
-    """Recently shown listings and their public JSON, kept until the searchable data changes.
-
-    A result page needs its listings from the database; most pages repeat, so they are kept
-    per process, and all are dropped when the backend's generation moves on.
-    """
-
-    def __init__(self, size: int = 5000) -> None:
-        self._size = size
-        self._items: OrderedDict[int, Shown] = OrderedDict()
-        self._generation: object = None
-        self._lock = threading.Lock()
-
-    def load(self, session: Session, ids: list[int], generation: object) -> dict[int, Shown]:
-        """Return the listings with these ids, from the cache or the database."""
-        with self._lock:
-            if generation != self._generation:
-                self._items.clear()
-                self._generation = generation
-            found = {i: self._items[i] for i in ids if i in self._items}
-            for i in found:
-                self._items.move_to_end(i)  # least recently shown leave first
-        missing = [i for i in ids if i not in found]
-        if missing:
-            loaded = load_listings(session, missing)
-            with self._lock:
-                for listing_id, listing in loaded.items():
-                    found[listing_id] = self._items[listing_id] = (listing, public_json(listing))
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
-        return found
-
-
-def _load(session: Session, page: list[Ranked], cache: ListingCache | None,
-          generation: object) -> list[Hit]:
-    ids = [r.id for r in page]
-    by_id = (cache or ListingCache()).load(session, ids, generation)
-    return [Hit(*by_id[r.id], r) for r in page if r.id in by_id]
+def _load(backend: SearchBackend, page: list[Ranked]) -> list[Hit]:
+    by_id = backend.listings([r.id for r in page])
+    return [Hit(by_id[r.id], r) for r in page if r.id in by_id]

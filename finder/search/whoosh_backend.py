@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from whoosh import index, writing
+from whoosh.columns import ColumnReader
 from whoosh.fields import Schema
 from whoosh.index import LockError
 from whoosh.reading import IndexReader
@@ -45,7 +47,6 @@ from .documents import (
     FORMAT_VERSION,
     META_ID,
     TEXT_FIELDS,
-    Indexable,
     document,
     schema,
     select_indexed,
@@ -70,6 +71,17 @@ class _Snapshot:
     meta: dict[str, Any]
     # Each concept searched in this generation, as corrected, and the word it was corrected to.
     corrected: dict[Concept, tuple[Concept, str]] = field(default_factory=dict)
+    # Each segment's reader of listings' public JSON, opened on first use.
+    listing_columns: dict[int, ColumnReader] = field(default_factory=dict)
+
+    def listing_json(self, position: int, row: int) -> bytes:
+        column = self.listing_columns.get(position)
+        if column is None:
+            reader = self.segments[position][1]
+            column = self.listing_columns[position] = reader.column_reader(
+                "listing_json", translate=False)
+        value: bytes = column[row]
+        return value
 
     @property
     def applied_seq(self) -> int:
@@ -214,6 +226,16 @@ class WhooshBackend:
             concepts=concepts,
             corrections=corrections,
         )
+
+    def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Return the public JSON of these listings as the searchable generation has them."""
+        snapshot = self._current()
+        found: dict[int, dict[str, Any]] = {}
+        for position, (data, _reader, alive) in enumerate(snapshot.segments):
+            for listing_id, row in data.rows_of(ids):
+                if alive[row]:
+                    found[listing_id] = orjson.loads(snapshot.listing_json(position, row))
+        return found
 
     def warm_up(self, queries: Iterable[str]) -> None:
         """Build the scores of likely queries' concepts, so first searches are not slow."""
@@ -392,7 +414,7 @@ def _applied_seq(searcher: Searcher) -> int:
     return int(fields["applied_seq"]) if fields else 0
 
 
-def _write(writer: writing.IndexWriter, location: Indexable, replace: bool) -> None:
+def _write(writer: writing.IndexWriter, location: sa.Row[Any], replace: bool) -> None:
     """Index a location; ``replace`` when the index may already hold it."""
     if location.status != Status.PUBLISHED:
         if replace:
@@ -403,7 +425,7 @@ def _write(writer: writing.IndexWriter, location: Indexable, replace: bool) -> N
         writer.add_document(**document(location))
 
 
-def _locations(session: Session, ids: list[int]) -> Iterable[Indexable]:
+def _locations(session: Session, ids: list[int]) -> Iterable[sa.Row[Any]]:
     return session.execute(select_indexed(ids))
 
 
