@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -79,13 +80,17 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
 
 
 def _links(params: SearchParams, outcome: SearchOutcome) -> dict[str, str]:
-    links = {"self": url_for("api.search_listings", **params.query_args(), _external=True)}
+    base = url_for("api.search_listings", _external=True)  # once: it is slow with arguments
+
+    def link(**changes: int) -> str:
+        args = params.query_args(**changes)
+        return f"{base}?{urlencode(args)}" if args else base
+
+    links = {"self": link()}
     if params.offset + params.limit < outcome.total:
-        links["next"] = url_for("api.search_listings", _external=True,
-                                **params.query_args(offset=params.offset + params.limit))
+        links["next"] = link(offset=params.offset + params.limit)
     if params.offset > 0 and outcome.total:
-        links["prev"] = url_for("api.search_listings", _external=True,
-                                **params.query_args(offset=max(0, params.offset - params.limit)))
+        links["prev"] = link(offset=max(0, params.offset - params.limit))
     return links
 
 

@@ -76,31 +76,35 @@ def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray)
     a, b = cos_u1 * sin_u2, sin_u1 * cos_u2
     c_, d = cos_u1 * cos_u2, sin_u1 * sin_u2
     lam = big_l
-    for _ in range(_MAX_ITERATIONS):
-        sin_lam, cos_lam = np.sin(lam), np.cos(lam)
-        sin_sigma = np.hypot(cos_u2 * sin_lam, a - b * cos_lam)
-        cos_sigma = d + c_ * cos_lam
-        sigma = np.arctan2(sin_sigma, cos_sigma)
-        safe = np.where(sin_sigma == 0, 1.0, sin_sigma)
-        sin_alpha = c_ * sin_lam / safe
-        cos2_alpha = 1 - sin_alpha * sin_alpha
-        cos_2sm = cos_sigma - 2 * d / np.where(cos2_alpha == 0, 1.0, cos2_alpha)
-        cos_2sm = np.where(cos2_alpha == 0, 0.0, cos_2sm)
-        c = _F / 16 * cos2_alpha * (4 + _F * (4 - 3 * cos2_alpha))
-        previous = lam
-        lam = big_l + (1 - c) * _F * sin_alpha * (
-            sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (2 * cos_2sm * cos_2sm - 1)))
-        if not (np.abs(lam - previous) > _TOLERANCE).any():
-            break
-    u2s = cos2_alpha * _E2
-    big_a = 1 + u2s / 16384 * (4096 + u2s * (-768 + u2s * (320 - 175 * u2s)))
-    big_b = u2s / 1024 * (256 + u2s * (-128 + u2s * (74 - 47 * u2s)))
-    delta_sigma = big_b * sin_sigma * (cos_2sm + big_b / 4 * (
-        cos_sigma * (2 * cos_2sm * cos_2sm - 1)
-        - big_b / 6 * cos_2sm * (4 * sin_sigma * sin_sigma - 3) * (4 * cos_2sm * cos_2sm - 3)))
-    metres = _B * big_a * (sigma - delta_sigma)
-    metres = np.where(sin_sigma == 0, 0.0, metres)
-    for i in np.flatnonzero((np.abs(lam - previous) > _TOLERANCE) | ~np.isfinite(metres)):
+    # Coincident points divide by zero below (0 m), and lines along the equator too (rare:
+    # computed with geographiclib). Guarding every iteration would cost more than fixing
+    # those lanes once afterwards.
+    coincident = (lats == lat) & (lons == lon)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(_MAX_ITERATIONS):
+            sin_lam, cos_lam = np.sin(lam), np.cos(lam)
+            sin_sigma = np.hypot(cos_u2 * sin_lam, a - b * cos_lam)
+            cos_sigma = d + c_ * cos_lam
+            sigma = np.arctan2(sin_sigma, cos_sigma)
+            sin_alpha = c_ * sin_lam / sin_sigma
+            cos2_alpha = 1 - sin_alpha * sin_alpha
+            cos_2sm = cos_sigma - 2 * d / cos2_alpha
+            c = _F / 16 * cos2_alpha * (4 + _F * (4 - 3 * cos2_alpha))
+            previous = lam
+            lam = big_l + (1 - c) * _F * sin_alpha * (
+                sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (2 * cos_2sm * cos_2sm - 1)))
+            if not (np.abs(lam - previous) > _TOLERANCE).any():
+                break
+        u2s = cos2_alpha * _E2
+        big_a = 1 + u2s / 16384 * (4096 + u2s * (-768 + u2s * (320 - 175 * u2s)))
+        big_b = u2s / 1024 * (256 + u2s * (-128 + u2s * (74 - 47 * u2s)))
+        delta_sigma = big_b * sin_sigma * (cos_2sm + big_b / 4 * (
+            cos_sigma * (2 * cos_2sm * cos_2sm - 1)
+            - big_b / 6 * cos_2sm * (4 * sin_sigma * sin_sigma - 3) * (4 * cos_2sm * cos_2sm - 3)))
+        metres = _B * big_a * (sigma - delta_sigma)
+    metres[coincident] = 0.0
+    unconverged = np.abs(lam - previous) > _TOLERANCE
+    for i in np.flatnonzero((unconverged | ~np.isfinite(metres)) & ~coincident):
         metres[i] = _WGS84.Inverse(lat, lon, lats[i], lons[i], Geodesic.DISTANCE)["s12"]
     result: np.ndarray = metres / 1000.0
     return result
