@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-SYSTEM_PACKAGES := chromium postgresql postgresql-15-postgis-3
+SYSTEM_PACKAGES := chromium postgresql postgresql-15-postgis-3 redis-server
 
 .PHONY: run test lint install system-deps bench clean
 

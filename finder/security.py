@@ -12,10 +12,13 @@ import math
 import time
 
 import limits
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
+
+from .errors import ConfigError
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -35,15 +38,28 @@ class RateLimits:
 
     def __init__(self, rates: str, storage_uri: str) -> None:
         self.items = limits.parse_many(rates)
-        self.counter = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        try:
+            storage = storage_from_string(storage_uri)
+        except ConfigurationError as exc:  # e.g. redis:// without the redis package
+            raise ConfigError(f"FINDER_RATE_LIMIT_STORAGE cannot be used: {exc}") from exc
+        self.counter = FixedWindowRateLimiter(storage)
 
     def hit(self) -> None:
-        """Count this request against every limit; refuse it when one is used up."""
+        """Count this request against every limit; refuse it when one is used up.
+
+        If the shared counter store (Redis) does not answer, the request is served anyway
+        and the failure logged: patients keep their results while the store is down.
+        """
         if request.endpoint == "static":
             return  # a page's stylesheet and scripts are not searches
         address = request.remote_addr or "unknown"
         for item in self.items:
-            if not self.counter.hit(item, address):
+            try:
+                allowed = self.counter.hit(item, address)
+            except Exception as exc:  # the storage's own errors (redis.ConnectionError, ...)
+                current_app.logger.warning("rate limits not counted: %s", exc)
+                return
+            if not allowed:
                 g.rate_limit = (item, address)
                 raise TooManyRequests(description=str(item))
         g.rate_limit = (self.items[0], address)
@@ -53,7 +69,10 @@ class RateLimits:
         item, address = g.pop("rate_limit", (None, None))
         if item is None:
             return
-        stats = self.counter.get_window_stats(item, address)
+        try:
+            stats = self.counter.get_window_stats(item, address)
+        except Exception:  # counted a moment ago; the store went away since
+            return
         response.headers["X-RateLimit-Limit"] = str(item.amount)
         response.headers["X-RateLimit-Remaining"] = str(stats.remaining)
         response.headers["X-RateLimit-Reset"] = str(math.ceil(stats.reset_time))

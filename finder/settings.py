@@ -72,7 +72,7 @@ def _rate_limit(value: str) -> str:
 def _rate_limit_storage(value: str) -> str:
     scheme = value.strip().split("://", 1)[0]
     if "://" not in value or scheme not in getattr(limits.storage, "SCHEMES", {}):
-        raise ValueError("must be a storage URL such as memory://")
+        raise ValueError("must be a storage URL such as memory:// or redis://host:6379/0")
     return value.strip()
 
 
@@ -117,7 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATE_LIMIT", "120/minute",
             "Requests per client address allowed per period on public endpoints.", _rate_limit),
     Setting("RATE_LIMIT_STORAGE", "memory://",
-            "Where rate-limit counters live: `memory://` (per process).", _rate_limit_storage),
+            "Where rate-limit counters live: `memory://` (per process) or "
+            "`redis://host:6379/0` (shared by every process and server; needs the `redis` "
+            "extra).", _rate_limit_storage),
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),

@@ -27,7 +27,7 @@ from finder.geocode import get_geocoder
 from finder.importer import ImportReport, import_csv, read_rows
 from finder.search import get_backend
 from finder.validation import FIELDS
-from tests.postgres import free_port
+from tests.postgres import PostgresServer, free_port
 
 AUSTIN = (30.2713, -97.7426)  # the centroid of ZIP 78701
 
@@ -76,10 +76,55 @@ def data_dir(tmp_path: Path, migrated_database: Path) -> Path:
     return directory
 
 
+TEST_CONFIG = {"TESTING": True, "RATE_LIMIT": "100000/minute", "SERVER_NAME": "finder.test"}
+
+
 @pytest.fixture
 def app(data_dir: Path) -> Iterator[Flask]:
-    app = create_app({"DATA_DIR": str(data_dir), "TESTING": True,
-                      "RATE_LIMIT": "100000/minute", "SERVER_NAME": "finder.test"})
+    app = create_app({"DATA_DIR": str(data_dir), **TEST_CONFIG})
+    yield app
+    get_backend(app).close()
+    get_database(app).engine.dispose()
+
+
+class Postgres:
+    """A throwaway PostgreSQL+PostGIS server with one migrated template database."""
+
+    TEMPLATE = "finder_migrated"
+
+    def __init__(self) -> None:
+        self.server = PostgresServer().start()
+        self.server.psql("postgres", f"CREATE DATABASE {self.TEMPLATE} TEMPLATE finder")
+        engine = make_engine(self.url(self.TEMPLATE))
+        migrate.upgrade(engine)
+        engine.dispose()
+        self.created = 0
+
+    def url(self, database: str) -> str:
+        return self.server.url.replace("@/finder?", f"@/{database}?", 1)
+
+    def fresh_database(self) -> str:
+        """Return the URL of a new database copied from the migrated template."""
+        self.created += 1
+        name = f"finder_test_{self.created}"
+        self.server.psql("postgres", f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}")
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database_app(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Flask]:
+    """The app on each database engine: contract tests run once per engine."""
+    config: dict[str, Any] = {"DATA_DIR": str(data_dir), **TEST_CONFIG}
+    if request.param == "postgresql":
+        config["DATABASE_URL"] = request.getfixturevalue("postgres").fresh_database()
+    app = create_app(config)
     yield app
     get_backend(app).close()
     get_database(app).engine.dispose()

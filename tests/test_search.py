@@ -13,6 +13,11 @@ from tests.conftest import AUSTIN, load, near, row, search
 
 
 @pytest.fixture
+def app(any_database_app: Flask) -> Flask:
+    return any_database_app
+
+
+@pytest.fixture
 def directory(app: Flask) -> Flask:
     """A small directory around downtown Austin, with one listing in Toronto."""
     report = load(app, [
