@@ -1,7 +1,8 @@
-"""Running as several processes and servers: shared rate limits in Redis."""
+"""Running as several servers: one PostgreSQL database, rate limits shared in Redis."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from flask import Flask
 from finder import create_app
 from finder.errors import ConfigError
 from finder.search import get_backend
+from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, load, row
 from tests.redis_server import RedisServer
 
 
@@ -53,3 +55,24 @@ def test_searches_go_on_when_redis_is_down(data_dir: Path) -> None:
 def test_unusable_rate_limit_storage_is_a_clear_error(data_dir: Path) -> None:
     with pytest.raises(ConfigError, match="FINDER_RATE_LIMIT_STORAGE"):
         _server(data_dir, "memcached://127.0.0.1:1")  # its client is not installed
+
+
+def test_servers_on_one_postgresql_see_each_others_changes(postgres: Postgres,
+                                                           tmp_path: Path) -> None:
+    # Each server keeps its own index, derived from the shared database's change log.
+    url = postgres.fresh_database()
+    servers = [create_app({"DATA_DIR": str(tmp_path / name), "DATABASE_URL": url,
+                           **TEST_CONFIG}) for name in ("one", "two")]
+    load(servers[0], [row("a", "Alpha PT", AUSTIN, services="Dry needling")])
+    load(servers[1], [row("b", "Beta PT", AUSTIN, services="Dry needling")])
+    deadline = time.monotonic() + 2.0
+    for server in servers:
+        client = server.test_client()
+        while True:
+            body = client.get("/api/v1/search?postcode=78701&q=dry+needling").get_json()
+            if sorted(hit["name"] for hit in body["results"]) == ["Alpha PT", "Beta PT"]:
+                break
+            assert time.monotonic() < deadline, f"only {body['results']} within 2 s"
+            time.sleep(0.05)
+    for server in servers:
+        get_backend(server).close()

@@ -201,7 +201,9 @@ class WhooshBackend:
             segment_id = reader.segment().segment_id()
             data = self._segments.get(segment_id) or SegmentData(reader)
             known[segment_id] = data
-            segments.append((data, reader, data.live(reader)))
+            alive = data.live(reader)
+            if alive.any():  # not only deleted rows or the meta document: each costs a search
+                segments.append((data, reader, alive))
         self._segments = known  # forget segments merged away
         return _Snapshot(searcher, segments, meta)
 
