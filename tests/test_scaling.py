@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 
 from finder import create_app
+from finder.db import get_database
 from finder.errors import ConfigError
 from finder.search import get_backend
 from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, load, row
@@ -76,3 +77,4 @@ def test_servers_on_one_postgresql_see_each_others_changes(postgres: Postgres,
             time.sleep(0.05)
     for server in servers:
         get_backend(server).close()
+        get_database(server).engine.dispose()
