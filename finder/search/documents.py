@@ -23,7 +23,7 @@ from .ranking import ITEM_BREAK
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 ITEM_SEPARATOR = "\x1f"  # between the items of a list field in the indexed text
 TELEHEALTH, ACCEPTING = 1, 2  # bits of the ``flags`` column
@@ -88,7 +88,7 @@ def schema() -> Schema:
         flags=COLUMN(columns.NumericColumn("B")),
         # The listing's public JSON, so a results page reads its listings from the segment
         # it matched them in (a few microseconds each) rather than from the database.
-        listing_json=COLUMN(columns.CompressedBytesColumn(level=1)),
+        listing_json=COLUMN(columns.VarBytesColumn()),
         hours=STORED,  # (weekly hours, timezone), read only for "open now"
         applied_seq=STORED,
         format_version=STORED,

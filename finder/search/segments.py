@@ -9,6 +9,7 @@ Matching then works on the few listings near the origin, with numpy, never on th
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -39,9 +40,15 @@ def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     return np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
 
 
+def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
+    """Return one point's unit vector (as ``unit_vectors``, without numpy's per-call cost)."""
+    lat, lon = math.radians(lat), math.radians(lon)
+    return (math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat))
+
+
 def chord(radius_km: float) -> float:
     """Return the straight-line distance through a sphere for a great-circle distance."""
-    return float(2.0 * np.sin(min(radius_km / EARTH_RADIUS, np.pi) / 2.0))
+    return 2.0 * math.sin(min(radius_km / EARTH_RADIUS, math.pi) / 2.0)
 
 
 class SegmentData:
@@ -87,8 +94,8 @@ class SegmentData:
         """Return the rows within a spherical radius (a superset, by the prefilter slack)."""
         if self.tree is None:
             return np.zeros(0, dtype=np.int64)
-        origin = unit_vectors(np.array([lat]), np.array([lon]))[0]
-        found = self.tree.query_ball_point(origin, chord(radius_km * geo.PREFILTER_SLACK + 0.1),
+        found = self.tree.query_ball_point(unit_vector(lat, lon),
+                                           chord(radius_km * geo.PREFILTER_SLACK + 0.1),
                                            return_sorted=True)
         return np.array(found, dtype=np.int64)
 
@@ -255,7 +262,7 @@ def _nearest_radius(data: SegmentData, reader: IndexReader, alive: np.ndarray,
     so "the nearest beyond the radius" never has to match the whole directory.
     """
     assert data.tree is not None and request.nearest is not None
-    origin = unit_vectors(np.array([request.lat]), np.array([request.lon]))[0]
+    origin = unit_vector(request.lat, request.lon)
     looked = 4 * request.nearest
     while True:
         count = min(looked, data.size)
