@@ -2,8 +2,9 @@
 
 A backend satisfies the small ``SearchBackend`` protocol and is chosen by the
 ``FINDER_SEARCH_BACKEND`` setting through ``REGISTRY``. Backends only *match* (radius, keywords,
-filters) and measure distances; ordering is the shared pure function in ``ranking``, so every
-backend returns the same results in the same order for the same data.
+filters), measure distances and hand back the public JSON of the listings they matched;
+ordering is the shared pure function in ``ranking``, so every backend returns the same results
+in the same order for the same data.
 """
 
 from __future__ import annotations
