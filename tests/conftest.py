@@ -172,10 +172,11 @@ def search(client: FlaskClient, **params: Any) -> dict[str, Any]:
 class Server:
     """A real `finder serve` process on a free port."""
 
-    def __init__(self, data_dir: Path, workers: int = 2) -> None:
+    def __init__(self, data_dir: Path, workers: int = 2,
+                 settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "FINDER_DATA_DIR": str(data_dir)}
+        env = {**os.environ, "FINDER_DATA_DIR": str(data_dir), **(settings or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "finder", "serve", "--port", str(self.port),
              "--workers", str(workers)],

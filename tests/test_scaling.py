@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +21,7 @@ from finder import create_app
 from finder.db import get_database
 from finder.errors import ConfigError
 from finder.search import get_backend
-from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, load, row
+from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, Server, csv_text, load, row
 from tests.redis_server import RedisServer
 
 
@@ -78,3 +86,79 @@ def test_servers_on_one_postgresql_see_each_others_changes(postgres: Postgres,
     for server in servers:
         get_backend(server).close()
         get_database(server).engine.dispose()
+
+
+VISIBLE_UNDER_LOAD_S = 5.0
+
+
+def _search(server: Server, **params: str) -> dict[str, object]:
+    query = urllib.parse.urlencode({"postcode": "78701", "radius": "50", **params})
+    with urllib.request.urlopen(f"{server.url}/api/v1/search?{query}", timeout=10) as response:
+        body: dict[str, object] = json.load(response)
+        return body
+
+
+def _wait_until_every_worker_finds(server: Server, params: dict[str, str], total: int,
+                                   errors: list[str]) -> None:
+    """Poll until a search has ``total`` results several times in a row: each answer comes
+    from either worker, and both must have caught up."""
+    deadline, in_a_row = time.monotonic() + VISIBLE_UNDER_LOAD_S, 0
+    while in_a_row < 8:
+        in_a_row = in_a_row + 1 if _search(server, **params)["total"] == total else 0
+        assert time.monotonic() < deadline, (
+            f"{params} did not give {total} on every worker of {server.url} within "
+            f"{VISIBLE_UNDER_LOAD_S} s; client errors: {errors[:5]}")
+        time.sleep(0.02)
+
+
+def test_serve_processes_on_one_postgresql_show_every_change_under_load(
+        postgres: Postgres, tmp_path: Path) -> None:
+    """Two `finder serve` processes of two workers each on one database: listings imported by
+    other processes become searchable in both while clients keep searching, with no errors.
+
+    The 2 s freshness target is checked unloaded (test_consistency, the benchmark); here four
+    workers, four clients and the importer share two cores, so the bound is looser.
+    """
+    settings = {"FINDER_DATABASE_URL": postgres.fresh_database(),
+                "FINDER_RATE_LIMIT": "1000000/minute"}
+
+    def finder_import(name: str, rows: list[dict[str, str]]) -> None:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(csv_text(rows), "utf-8")
+        subprocess.run([sys.executable, "-m", "finder", "import", str(path)], check=True,
+                       capture_output=True, env={**os.environ, **settings,
+                                                 "FINDER_DATA_DIR": str(tmp_path / "cli")})
+
+    finder_import("base", [row(f"base-{i}", f"Clinic {i}", AUSTIN) for i in range(20)])
+    servers = [Server(tmp_path / name, workers=2, settings=settings) for name in ("a", "b")]
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def keep_searching(seed: int) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            try:
+                _search(rng.choice(servers), q=rng.choice(["", "manual therapy", "dry"]))
+            except OSError as exc:  # HTTP errors included
+                errors.append(repr(exc))
+            stop.wait(0.01)  # a bounded load: about 100 searches a second per client
+
+    clients = [threading.Thread(target=keep_searching, args=(seed,)) for seed in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        for step in range(3):
+            word = f"quokka{'abc'[step]}"
+            finder_import(word, [row(f"new-{step}", f"New Clinic {step}", AUSTIN,
+                                     services=f"Dry needling; {word} rehab")])
+            for server in servers:
+                _wait_until_every_worker_finds(server, {"q": word}, 1, errors)
+        for server in servers:
+            _wait_until_every_worker_finds(server, {}, 23, errors)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+        for server in servers:
+            server.stop()
+    assert errors == []
