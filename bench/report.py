@@ -131,15 +131,18 @@ def targets_rows(targets: list[dict[str, Any]]) -> list[list[str]]:
     return [[t["target"], t["measured"], "met" if t["met"] else "MISSED"] for t in targets]
 
 
-def render_text(result: dict[str, Any]) -> str:
-    parts = []
-    for size in result["settings"]["sizes"]:
-        header, rows = size_rows(result["runs"], size)
-        parts.append(text_table(header, rows))
+def tables(result: dict[str, Any],
+           table: Callable[[list[str], list[list[str]]], str]) -> list[str]:
+    """Return each size's table, then the targets' table, drawn by ``table``."""
+    drawn = [table(*size_rows(result["runs"], size)) for size in result["settings"]["sizes"]]
     if result["targets"]:
-        parts.append(text_table(["target (DESIGN.md section 8)", "measured", ""],
-                                targets_rows(result["targets"])))
-    parts.append(mismatch_text(result))
+        drawn.append(table(["target (DESIGN.md section 8)", "measured", ""],
+                           targets_rows(result["targets"])))
+    return drawn
+
+
+def render_text(result: dict[str, Any]) -> str:
+    parts = [*tables(result, text_table), mismatch_text(result)]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -173,12 +176,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"{result['settings']['connections']} connections, {result['settings']['duration']} s "
         f"per engine.",
     ]
-    for size in result["settings"]["sizes"]:
-        header, rows = size_rows(result["runs"], size)
-        parts.append(markdown_table(header, rows))
-    if result["targets"]:
-        parts.append(markdown_table(["target (DESIGN.md section 8)", "measured", ""],
-                                    targets_rows(result["targets"])))
+    parts += tables(result, markdown_table)
     mismatches = mismatch_text(result)
     parts.append(f"```\n{mismatches}\n```" if mismatches else
                  "finder's first pages (by best and by distance) matched the brute-force "

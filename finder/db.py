@@ -48,8 +48,8 @@ def make_engine(url: str) -> sa.Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # Reading through a memory map skips a system call per page: a results page reads
-        # ten listings scattered over the file (about three times faster at 100k listings).
+        # Reading through a memory map skips a system call per page, for the listings that
+        # a provider page or an index batch reads scattered over the file.
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 

@@ -1,7 +1,7 @@
 """JSON through orjson: for Flask's responses and for the database's JSON columns.
 
-A results page carries ten full listings (about 16 kB of JSON), and loading them decodes five
-JSON columns per listing; the standard library spends most of a search's time on both.
+A results page carries ten full listings (about 16 kB of JSON), and indexing decodes five JSON
+columns of every listing; the standard library is several times slower at both.
 """
 
 from __future__ import annotations

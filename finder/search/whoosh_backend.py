@@ -318,8 +318,9 @@ class WhooshBackend:
         return len(changes)
 
     def _writer(self, timeout: float, parallel: bool) -> writing.IndexWriter:
-        # Separate files rather than one compound file per segment: readers map them and
-        # touch only the pages a search needs, which keeps serving processes small.
+        # Separate files rather than one compound file per segment: they are read with plain
+        # file reads of what a search needs, whereas a compound file is memory-mapped and
+        # every page a search touches counts in the serving process's memory.
         if parallel:
             return self._ix.writer(procs=INDEX_PROCESSES, multisegment=True,
                                    limitmb=writer_memory_mb(), timeout=timeout, compound=False)
