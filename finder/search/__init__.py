@@ -66,11 +66,6 @@ class Matches:
 class SearchBackend(Protocol):
     name: str
 
-    @property
-    def generation(self) -> object:
-        """A token that changes whenever the searchable data changes."""
-        ...
-
     def match(self, query: MatchQuery) -> Matches:
         """Return every published listing matching the query, with its distance."""
         ...

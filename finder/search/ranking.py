@@ -25,6 +25,20 @@ FIELD_WEIGHTS: dict[str, float] = {
     "place": 0.5,
 }
 KIND_FACTORS: dict[str, float] = {EXACT: 1.0, SYNONYM: 0.9, FUZZY: 0.7}
+
+
+def _classes(weights: Mapping[str, float]) -> tuple[tuple[float, tuple[str, ...]], ...]:
+    by_weight: dict[float, list[str]] = {}
+    for name, weight in weights.items():
+        by_weight.setdefault(weight, []).append(name)
+    return tuple((weight, tuple(names)) for weight, names in sorted(by_weight.items(),
+                                                                    reverse=True))
+
+
+# The fields grouped by weight, heaviest first. Fields of one weight are matched as one: a
+# long phrase's runs may come from any of them, as they may from different items of one list
+# field. (This is also what lets PostgreSQL's four weight labels express every field.)
+FIELD_CLASSES = _classes(FIELD_WEIGHTS)
 SORTS = ("best", "distance", "relevance")
 ITEM_BREAK = "|"  # a token the analyser never makes, placed between list items
 
@@ -54,21 +68,24 @@ def text_relevance(
 
     Each concept scores its best (field weight x kind factor) over its alternatives, the first
     one found winning a tie; relevance is their mean, in (0, 1]. Also returns the readable
-    terms that matched. A phrase matches a field when all its shingles occur in it.
+    terms that matched. A phrase matches a class of fields (``FIELD_CLASSES``) when all its
+    shingles occur in them.
     """
     if not concepts:
         return 1.0, []
-    keys = {name: all_shingles(tuple(tokens), ITEM_BREAK) for name, tokens in fields.items()}
+    keys = [(weight, set().union(*(all_shingles(tuple(fields[name]), ITEM_BREAK)
+                                   for name in names if name in fields)))
+            for weight, names in FIELD_CLASSES]
     total = 0.0
     matched: list[str] = []
     for concept in concepts:
         best, best_text = 0.0, ""
         for alternative in concept.alternatives:
             factor = KIND_FACTORS[alternative.kind]
-            for name in FIELD_WEIGHTS:
-                weight = FIELD_WEIGHTS[name] * factor
-                if weight > best and name in keys and keys[name].issuperset(alternative.keys):
-                    best, best_text = weight, alternative.text
+            for weight, held in keys:
+                value = weight * factor
+                if value > best and held.issuperset(alternative.keys):
+                    best, best_text = value, alternative.text
         if best == 0.0:
             return None
         total += best

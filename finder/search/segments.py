@@ -27,7 +27,7 @@ from ..hours import is_open
 from . import Filters, MatchQuery
 from .documents import ACCEPTING, META_ID, TELEHEALTH, normalize_keyword
 from .query import Concept
-from .ranking import FIELD_WEIGHTS, KIND_FACTORS
+from .ranking import FIELD_CLASSES, KIND_FACTORS
 
 MASK_CACHE = 2048  # term bitmaps kept per segment (12.5 kB each at 100k listings)
 # Concepts whose score for every row is kept per segment (10 bytes a row: 1 MB each at 100k
@@ -182,13 +182,16 @@ def _score(data: SegmentData, reader: IndexReader, key: ConceptKey, rows: np.nda
     best = np.full(len(rows), -1, dtype=np.int16)
     for position, (keys, kind) in enumerate(key):
         factor = KIND_FACTORS[kind]
-        for field, weight in FIELD_WEIGHTS.items():
+        for weight, fields in FIELD_CLASSES:
             value = weight * factor
             better = score < value
             if not better.any():
                 continue
             for term in keys:
-                better &= data.has(reader, field, term, rows)
+                held = data.has(reader, fields[0], term, rows)
+                for field in fields[1:]:
+                    held |= data.has(reader, field, term, rows)
+                better &= held
             score[better] = value
             best[better] = position
     return score, best

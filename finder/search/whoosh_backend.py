@@ -41,6 +41,7 @@ from ..models import DatabaseIdentity, IndexChange, Location, Status
 from . import (
     Matches,
     MatchQuery,
+    spelling,
     whoosh_compat,  # noqa: F401  (patches Whoosh before any index is written)
 )
 from .documents import (
@@ -51,7 +52,7 @@ from .documents import (
     schema,
     select_indexed,
 )
-from .query import Concept, analyze, parse, with_corrections
+from .query import Concept, parse
 from .segments import SegmentData, match_segment
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
@@ -97,23 +98,19 @@ class _Snapshot:
 
 
 def _corrected(searcher: Searcher, concept: Concept) -> tuple[Concept, str]:
-    """Return a concept with spelling corrections if no listing contains its one word, and
-    the word it is corrected to ("" when it is left as it is)."""
-    if not concept.is_single_word or len(concept.text) < 4:
-        return concept, ""
+    """Return a concept with spelling corrections (see ``spelling``)."""
     reader = searcher.reader()
-    if any(reader.doc_frequency(name, alt.tokens[0]) for alt in concept.alternatives
-           for name in TEXT_FIELDS if len(alt.tokens) == 1):
-        return concept, ""
-    distance = 1 if len(concept.text) <= 6 else 2
-    words = sorted(
-        reader.terms_within("spell", concept.text.lower(), distance, prefix=1),
-        key=lambda w: (-reader.doc_frequency("spell", w), w),
-    )[:3]
-    fixes = [(w, analyze(w)[0]) for w in words if analyze(w)]
-    if not fixes:
-        return concept, ""
-    return with_corrections(concept, fixes), fixes[0][0]
+
+    def contains(tokens: list[str]) -> bool:
+        return any(reader.doc_frequency(name, token) for token in tokens for name in TEXT_FIELDS)
+
+    def vocabulary(first: str, shortest: int, longest: int) -> Iterator[tuple[str, int]]:
+        for key in reader.expand_prefix("spell", first):
+            word = key.decode("utf-8") if isinstance(key, bytes) else key
+            if shortest <= len(word) <= longest:
+                yield word, reader.doc_frequency("spell", word)
+
+    return spelling.correct(concept, contains, vocabulary)
 
 
 class WhooshBackend:
@@ -164,10 +161,6 @@ class WhooshBackend:
             self._ix.close()
 
     # -- reading ---------------------------------------------------------------------------
-
-    @property
-    def generation(self) -> object:
-        return self._current().searcher.reader().generation()
 
     def _current(self) -> _Snapshot:
         """Return the snapshot, reopening it if another commit made it stale."""
