@@ -22,6 +22,13 @@ SQLITE_MMAP_BYTES = 256 * 2**20  # at most; pages are mapped as they are read
 class Database:
     engine: sa.Engine
     sessionmaker: orm.sessionmaker[orm.Session]
+    # Where searches may read: a replica when DATABASE_READ_URL is set, else ``engine``.
+    read_engine: sa.Engine
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def database_url(config: dict[str, Any]) -> str:
@@ -60,8 +67,10 @@ def init_app(app: Flask) -> None:
     """Create the engine and session factory and close the request session on teardown."""
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     engine = make_engine(database_url(app.config))
+    read_url = app.config.get("DATABASE_READ_URL")
     app.extensions["finder.db"] = Database(
-        engine, orm.sessionmaker(engine, expire_on_commit=False)
+        engine, orm.sessionmaker(engine, expire_on_commit=False),
+        make_engine(read_url) if read_url else engine,
     )
 
     @app.teardown_appcontext

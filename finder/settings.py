@@ -94,8 +94,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "",
             "SQLAlchemy database URL; empty means SQLite at DATA_DIR/finder.sqlite3.",
             _database_url),
-    Setting("SEARCH_BACKEND", "whoosh", "Search engine: `whoosh` (embedded).",
-            _choice("whoosh", "postgis")),
+    Setting("DATABASE_READ_URL", "",
+            "Optional URL of a read replica of FINDER_DATABASE_URL; the `postgis` backend "
+            "sends searches there.", _database_url),
+    Setting("SEARCH_BACKEND", "whoosh",
+            "Search engine: `whoosh` (an index in DATA_DIR) or `postgis` (in the PostgreSQL "
+            "database, shared by every server).", _choice("whoosh", "postgis")),
     Setting("DEFAULT_COUNTRY", "US",
             "Country used for postcodes and cities when a request names none.", _country),
     Setting("SECRET_KEY", "",

@@ -84,7 +84,7 @@ def app(data_dir: Path) -> Iterator[Flask]:
     app = create_app({"DATA_DIR": str(data_dir), **TEST_CONFIG})
     yield app
     get_backend(app).close()
-    get_database(app).engine.dispose()
+    get_database(app).dispose()
 
 
 class Postgres:
@@ -118,16 +118,23 @@ def postgres() -> Iterator[Postgres]:
     server.server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The deployments the contract suite runs on: database engine + search backend.
+DEPLOYMENTS = {"sqlite": ("sqlite", "whoosh"), "postgresql": ("postgresql", "whoosh"),
+               "postgis": ("postgresql", "postgis")}
+
+
+@pytest.fixture(params=list(DEPLOYMENTS))
 def any_database_app(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Flask]:
-    """The app on each database engine: contract tests run once per engine."""
-    config: dict[str, Any] = {"DATA_DIR": str(data_dir), **TEST_CONFIG}
-    if request.param == "postgresql":
+    """The app on each database engine and search backend: contract tests run on each."""
+    database, backend = DEPLOYMENTS[request.param]
+    config: dict[str, Any] = {"DATA_DIR": str(data_dir), "SEARCH_BACKEND": backend,
+                              **TEST_CONFIG}
+    if database == "postgresql":
         config["DATABASE_URL"] = request.getfixturevalue("postgres").fresh_database()
     app = create_app(config)
     yield app
     get_backend(app).close()
-    get_database(app).engine.dispose()
+    get_database(app).dispose()
 
 
 @pytest.fixture

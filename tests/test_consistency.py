@@ -164,7 +164,7 @@ def test_index_built_from_another_database_is_rebuilt(app: Flask, data_dir: Path
     get_backend(app).close()
     from finder.db import get_database
 
-    get_database(app).engine.dispose()
+    get_database(app).dispose()
     for path in data_dir.glob("finder.sqlite3*"):
         path.unlink()
     shutil.copy(migrated_database, data_dir / "finder.sqlite3")

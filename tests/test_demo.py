@@ -38,7 +38,7 @@ def demo(migrated_database: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     get_backend(app).catch_up()
     yield app
     get_backend(app).close()
-    get_database(app).engine.dispose()
+    get_database(app).dispose()
 
 
 @pytest.mark.parametrize("term", SUGGESTED_KEYWORDS)

@@ -287,7 +287,7 @@ def online_app(data_dir: Path, **config: Any) -> Flask:
 
 def close(app: Flask) -> None:
     get_backend(app).close()
-    get_database(app).engine.dispose()
+    get_database(app).dispose()
 
 
 def test_configured_chain_asks_the_gazetteer_first(

@@ -85,7 +85,7 @@ def test_servers_on_one_postgresql_see_each_others_changes(postgres: Postgres,
             time.sleep(0.05)
     for server in servers:
         get_backend(server).close()
-        get_database(server).engine.dispose()
+        get_database(server).dispose()
 
 
 VISIBLE_UNDER_LOAD_S = 5.0

@@ -97,7 +97,13 @@ def _whoosh(app: Flask) -> SearchBackend:
     return WhooshBackend.from_app(app)
 
 
-REGISTRY: dict[str, Callable[[Flask], SearchBackend]] = {"whoosh": _whoosh}
+def _postgis(app: Flask) -> SearchBackend:
+    from .postgis_backend import PostgisBackend
+
+    return PostgisBackend.from_app(app)
+
+
+REGISTRY: dict[str, Callable[[Flask], SearchBackend]] = {"whoosh": _whoosh, "postgis": _postgis}
 
 
 def init_app(app: Flask) -> None:

@@ -56,11 +56,24 @@ def text_keys(value: str) -> set[bytes]:
     return keys
 
 
+def text_words(value: str) -> set[str]:
+    """Return ``text_keys`` as text."""
+    words: set[str] = set()
+    for item in value.split(ITEM_SEPARATOR):
+        words |= _item_words(item)
+    return words
+
+
+# Services and conditions repeat across thousands of listings: analyse each once, and share
+# the key objects among their postings.
+@lru_cache(maxsize=20_000)
+def _item_words(item: str) -> frozenset[str]:
+    return frozenset(all_shingles(analyze(item), ITEM_BREAK))
+
+
 @lru_cache(maxsize=20_000)
 def _item_keys(item: str) -> frozenset[bytes]:
-    # Services and conditions repeat across thousands of listings: analyse each once, and
-    # share the key objects among their postings.
-    return frozenset(key.encode("utf-8") for key in all_shingles(analyze(item), ITEM_BREAK))
+    return frozenset(key.encode("utf-8") for key in _item_words(item))
 
 
 def spell_keys(value: str) -> set[bytes]:

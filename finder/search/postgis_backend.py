@@ -1,0 +1,421 @@
+"""The ``postgis`` search backend: search inside PostgreSQL, for deployments of many servers.
+
+Its tables (migration 0003) are derived from the listings, like the Whoosh index, and caught
+up from ``index_change`` by whichever process takes the advisory lock, in the transaction that
+also records how far they are applied: every server searches the same data and keeps nothing
+on local disk, and searches may go to a read replica.
+
+A listing's text is stored as the keys the Whoosh index holds (``documents.text_words``: the
+analysed words and their runs), in one ``tsvector`` whose weight labels are the field classes
+of ``ranking.FIELD_CLASSES``. A concept then matches through a GIN index, and a ``CASE`` over
+its alternatives and classes, in the order the first match wins, says which one scored: the
+backends match, score and rank alike. The radius and nearest-first use a GiST index on a
+geography column; exact distances are computed as the other backend computes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import orjson
+import sqlalchemy as sa
+from flask import Flask
+
+from .. import geo
+from ..db import get_database
+from ..errors import ConfigError, SearchUnavailable
+from ..hours import is_open
+from ..listings import public_json
+from ..models import IndexChange, Location, Status
+from . import Matches, MatchQuery, spelling
+from .documents import (
+    FORMAT_VERSION,
+    normalize_keyword,
+    select_indexed,
+    spell_keys,
+    text_fields,
+    text_words,
+)
+from .query import Concept, parse
+from .ranking import FIELD_CLASSES, KIND_FACTORS
+
+CHANGE_LOCK = 0x66696E65  # advisory lock held by the one process applying changes
+LABELS = "ABCD"  # PostgreSQL's weight labels, one per field class
+POSITIONS = {label: str(position) for position, label in enumerate(LABELS, 1)}
+REFRESH_INTERVAL = 0.25  # seconds between checks whether the searched data changed
+CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied changes
+BATCH = 2000
+CORRECTED_CACHE = 4096
+COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages", "telehealth",
+           "accepting_new_patients", "hours", "timezone", "listing")
+_ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+
+assert len(FIELD_CLASSES) <= len(LABELS), "PostgreSQL has four weight labels"
+
+
+def lexeme(key: str) -> str:
+    """Quote a key as a tsvector or tsquery lexeme."""
+    return "'" + key.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def document_row(location: sa.Row[Any]) -> tuple[Any, ...]:
+    """Return the ``search_document`` row of a published location, in ``COLUMNS`` order."""
+    texts = text_fields(location)
+    labels: dict[str, list[str]] = {}
+    for label, (_weight, names) in zip(LABELS, FIELD_CLASSES, strict=False):
+        for key in set().union(*(text_words(texts[name]) for name in names)):
+            labels.setdefault(key, []).append(POSITIONS[label] + label)
+    # Weights are kept per position, so each label gets one (A at 1, B at 2, ...).
+    keys = " ".join(f"{lexeme(key)}:{','.join(found)}" for key, found in labels.items())
+    words = sorted(word.decode("utf-8")
+                   for word in spell_keys(" ".join(texts.values()).lower()))
+    return (
+        location.id,
+        f"SRID=4326;POINT({location.longitude!r} {location.latitude!r})",
+        location.latitude,
+        location.longitude,
+        keys,
+        words,
+        [normalize_keyword(name) for name in location.insurance],
+        [normalize_keyword(name) for name in location.languages],
+        location.telehealth,
+        location.accepting_new_patients,
+        orjson.dumps(location.hours).decode("utf-8"),
+        location.timezone,
+        orjson.dumps(public_json(location)).decode("utf-8"),
+    )
+
+
+# One way a concept can score: (score, position of its alternative, label, tsquery).
+Branch = tuple[float, int, str, str]
+
+
+def branches(concept: Concept) -> list[Branch]:
+    """Return every (alternative, field class) of a concept, the one that scores first."""
+    found = [(weight * KIND_FACTORS[alternative.kind], position, label,
+              " & ".join(f"{lexeme(key)}:{label}" for key in alternative.keys))
+             for position, alternative in enumerate(concept.alternatives)
+             for label, (weight, _names) in zip(LABELS, FIELD_CLASSES, strict=False)]
+    return sorted(found, key=lambda branch: (-branch[0], branch[1]))
+
+
+def concept_query(concept: Concept) -> str:
+    """Return the tsquery a listing must match to hold the concept in some field class."""
+    parts = []
+    for alternative in concept.alternatives:
+        if len(alternative.keys) == 1:  # any label will do
+            parts.append(lexeme(alternative.keys[0]))
+        else:  # every run of a long phrase in the same class
+            parts.extend(f"({' & '.join(f'{lexeme(key)}:{label}' for key in alternative.keys)})"
+                         for label in LABELS[:len(FIELD_CLASSES)])
+    return " | ".join(parts)
+
+
+class _Query:
+    """The SQL of one match: its conditions, its selected scores and their parameters."""
+
+    def __init__(self, request: MatchQuery, concepts: list[Concept]) -> None:
+        self.params: dict[str, Any] = {"lat": request.lat, "lon": request.lon}
+        self.where: list[str] = []
+        self.scores: list[str] = []
+        self.branches = [branches(concept) for concept in concepts]
+        for i, (concept, found) in enumerate(zip(concepts, self.branches, strict=True)):
+            self.where.append(f"keys @@ CAST(:c{i} AS tsquery)")
+            self.params[f"c{i}"] = concept_query(concept)
+            cases = []
+            for j, branch in enumerate(found):
+                cases.append(f"WHEN keys @@ CAST(:c{i}_{j} AS tsquery) THEN {j}")
+                self.params[f"c{i}_{j}"] = branch[3]
+            self.scores.append(f"CASE {' '.join(cases)} END")
+        filters = request.filters
+        for name, wanted in (("telehealth", filters.telehealth),
+                             ("accepting_new_patients", filters.accepting_new_patients)):
+            if wanted is not None:
+                self.where.append(f"{name} = :{name}")
+                self.params[name] = wanted
+        for name, column, keyword in (("insurance", "insurance", filters.insurance),
+                                      ("language", "languages", filters.language)):
+            if keyword:
+                self.where.append(f":{name} = ANY({column})")
+                self.params[name] = normalize_keyword(keyword)
+        self.open_at = filters.open_at
+
+    def select(self, radius_km: float | None, nearest: int | None = None) -> sa.TextClause:
+        where = list(self.where)
+        if radius_km is not None:
+            # A spherical superset of the radius; exact distances are checked afterwards.
+            where.append(f"ST_DWithin(geog, {_ORIGIN}, :metres, false)")
+            self.params["metres"] = (radius_km * geo.PREFILTER_SLACK + 0.1) * 1000.0
+        columns = ["id", "lat", "lon", *self.scores]
+        if self.open_at is not None:
+            columns += ["hours", "timezone"]
+        sql = f"SELECT {', '.join(columns)} FROM search_document"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if nearest is not None:
+            sql += f" ORDER BY geog <-> {_ORIGIN} LIMIT :nearest"
+            self.params["nearest"] = nearest
+        return sa.text(sql)
+
+    def open_rows(self, rows: Sequence[sa.Row[Any]]) -> Sequence[sa.Row[Any]]:
+        """Keep the rows open at the requested time (all of them when none is asked)."""
+        if self.open_at is None:
+            return rows
+        return [row for row in rows
+                if is_open(orjson.loads(row.hours), row.timezone, self.open_at)]
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise SearchUnavailable(
+            "The search database cannot be reached; try again shortly.") from exc
+
+
+class PostgisBackend:
+    name = "postgis"
+
+    def __init__(self, engine: sa.Engine, read_engine: sa.Engine | None = None) -> None:
+        self._engine = engine
+        self._read_engine = read_engine or engine
+        self._caught_up_at = 0.0
+        self._checked_at = 0.0
+        self._applied_seq = -1
+        self._corrected: dict[Concept, tuple[Concept, str]] = {}
+
+    @classmethod
+    def from_app(cls, app: Flask) -> PostgisBackend:
+        database = get_database(app)
+        if database.engine.dialect.name != "postgresql":
+            raise ConfigError(
+                "FINDER_SEARCH_BACKEND=postgis searches in PostgreSQL: set FINDER_DATABASE_URL "
+                "to a PostgreSQL database with PostGIS (postgresql+psycopg://...)")
+        return cls(database.engine, database.read_engine)
+
+    def close(self) -> None:
+        """Nothing to release: the database's engines belong to the app."""
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def match(self, request: MatchQuery) -> Matches:
+        if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
+            self.catch_up(limit=BATCH)
+        with _translated(), self._read_engine.connect() as connection:
+            concepts, corrections = self._correct(connection, request.concepts)
+            query = _Query(request, concepts)
+            radius_km = request.radius_km
+            rows: Sequence[sa.Row[Any]] = []
+            if radius_km is None and request.nearest is not None:
+                radius_km = _nearest_radius(connection, query, request)
+            if radius_km is not None or request.nearest is None:
+                rows = query.open_rows(connection.execute(query.select(radius_km),
+                                                          query.params).all())
+        if not rows:
+            empty = Matches.empty(concepts)
+            empty.corrections = corrections
+            return empty
+        columns = list(zip(*rows, strict=True))
+        ids = np.array(columns[0], dtype=np.int64)
+        distance = geo.geodesic_km_many(request.lat, request.lon,
+                                        np.array(columns[1], dtype=np.float64),
+                                        np.array(columns[2], dtype=np.float64))
+        total = np.zeros(len(rows))
+        best = np.zeros((len(concepts), len(rows)), dtype=np.int16)
+        for i, found in enumerate(query.branches):
+            chosen = np.array(columns[3 + i], dtype=np.int64)
+            total += np.array([branch[0] for branch in found])[chosen]
+            best[i] = np.array([branch[1] for branch in found], dtype=np.int16)[chosen]
+        text = total / len(concepts) if concepts else np.ones(len(rows))
+        inside = distance <= (np.inf if radius_km is None else radius_km)
+        return Matches(ids[inside], distance[inside], text[inside], best[:, inside], concepts,
+                       corrections)
+
+    def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        with _translated(), self._read_engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT id, listing FROM search_document WHERE id = ANY(:ids)"),
+                {"ids": list(ids)})
+            return {row.id: orjson.loads(row.listing) for row in rows}
+
+    def warm_up(self, queries: Iterable[str]) -> None:
+        """Open a connection and check the spelling of likely queries' words."""
+        with _translated(), self._read_engine.connect() as connection:
+            self._correct(connection, [concept for text in queries for concept in parse(text)])
+
+    def _correct(self, connection: sa.Connection, concepts: list[Concept]
+                 ) -> tuple[list[Concept], dict[str, str]]:
+        """Add spelling corrections to one-word concepts that no listing contains."""
+        now = time.monotonic()
+        if now - self._checked_at >= REFRESH_INTERVAL:
+            self._checked_at = now
+            applied = connection.scalar(sa.text("SELECT applied_seq FROM search_state"))
+            if applied != self._applied_seq or len(self._corrected) >= CORRECTED_CACHE:
+                self._applied_seq, self._corrected = applied, {}
+        corrected, corrections = [], {}
+        for concept in concepts:
+            known = self._corrected.get(concept)
+            if known is None:
+                known = self._corrected[concept] = spelling.correct(
+                    concept, _contains(connection), _vocabulary(connection))
+            concept, fixed = known
+            if fixed:
+                corrections[concept.text] = fixed
+            corrected.append(concept)
+        return corrected, corrections
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def catch_up(self, limit: int | None = None) -> int:
+        """Apply the changes recorded after ``search_state.applied_seq``; return how many.
+
+        One process applies changes at a time (an advisory lock); the others leave the work
+        to it. Tables of another format are rebuilt instead.
+        """
+        self._caught_up_at = time.monotonic()
+        with _translated(), self._engine.begin() as connection:
+            if not connection.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                     {"key": CHANGE_LOCK}):
+                return 0  # another process is applying them
+            applied, version = connection.execute(
+                sa.text("SELECT applied_seq, format_version FROM search_state")).one()
+            if version != FORMAT_VERSION:
+                return _rebuild(connection, None)
+            changes = connection.execute(
+                sa.select(IndexChange.seq, IndexChange.location_id)
+                .where(IndexChange.seq > applied).order_by(IndexChange.seq).limit(limit)
+            ).all()
+            if not changes:
+                return 0
+            ids = list(dict.fromkeys(change.location_id for change in changes))
+            for start in range(0, len(ids), BATCH):
+                _replace(connection, ids[start:start + BATCH])
+            connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq"),
+                               {"seq": changes[-1].seq})
+        return len(changes)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Replace the search tables' contents with the published locations, atomically."""
+        with _translated(), self._engine.begin() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": CHANGE_LOCK})
+            return _rebuild(connection, progress)
+
+
+def _contains(connection: sa.Connection) -> spelling.Contains:
+    def contains(tokens: list[str]) -> bool:
+        if not tokens:
+            return False
+        return bool(connection.scalar(
+            sa.text("SELECT EXISTS (SELECT 1 FROM search_document "
+                    "WHERE keys @@ CAST(:query AS tsquery))"),
+            {"query": " | ".join(lexeme(token) for token in tokens)}))
+
+    return contains
+
+
+def _vocabulary(connection: sa.Connection) -> spelling.Vocabulary:
+    def vocabulary(first: str, shortest: int, longest: int) -> Iterable[tuple[str, int]]:
+        prefix = first.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = connection.execute(
+            sa.text("SELECT word, listings FROM search_word WHERE word LIKE :prefix "
+                    "AND length(word) BETWEEN :shortest AND :longest"),
+            {"prefix": prefix, "shortest": shortest, "longest": longest})
+        return [(row.word, row.listings) for row in rows]
+
+    return vocabulary
+
+
+def _nearest_radius(connection: sa.Connection, query: _Query,
+                    request: MatchQuery) -> float | None:
+    """Return a radius holding the ``request.nearest`` nearest matches (None: no match).
+
+    The nearest by the GiST index's spherical distance; the radius search that follows
+    finds any that the exact distance would order differently.
+    """
+    assert request.nearest is not None
+    wanted = request.nearest
+    looked = wanted if query.open_at is None else 4 * wanted  # "open now" is checked here
+    while True:
+        found = connection.execute(query.select(None, nearest=looked), query.params).all()
+        rows = query.open_rows(found)
+        if len(rows) >= wanted or len(found) < looked:
+            break
+        looked *= 8
+    if not rows:
+        return None
+    distance = np.sort(geo.geodesic_km_many(
+        request.lat, request.lon, np.array([row.lat for row in rows], dtype=np.float64),
+        np.array([row.lon for row in rows], dtype=np.float64)))
+    return float(distance[min(wanted, len(distance)) - 1]) + 1e-6
+
+
+def _documents(connection: sa.Connection, ids: list[int]) -> list[tuple[Any, ...]]:
+    return [document_row(location) for location in connection.execute(select_indexed(ids))
+            if location.status == Status.PUBLISHED]
+
+
+def _copy(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert document rows with COPY, many times faster than INSERT statements."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY search_document ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _replace(connection: sa.Connection, ids: list[int]) -> None:
+    """Bring these locations' documents (and the vocabulary's counts) up to date."""
+    counts: Counter[str] = Counter()
+    for words in connection.scalars(
+            sa.text("DELETE FROM search_document WHERE id = ANY(:ids) RETURNING words"),
+            {"ids": ids}):
+        counts.subtract(words)
+    rows = _documents(connection, ids)
+    for row in rows:
+        counts.update(row[COLUMNS.index("words")])
+    _copy(connection, rows)
+    _count_words(connection, {word: n for word, n in counts.items() if n})
+
+
+def _count_words(connection: sa.Connection, counts: dict[str, int]) -> None:
+    """Add to the number of listings holding each word, forgetting words none holds."""
+    if not counts:
+        return
+    words, deltas = list(counts), list(counts.values())
+    connection.execute(sa.text(
+        "INSERT INTO search_word (word, listings) "
+        "SELECT * FROM unnest(CAST(:words AS text[]), CAST(:deltas AS integer[])) "
+        "ON CONFLICT (word) DO UPDATE SET listings = search_word.listings + excluded.listings"),
+        {"words": words, "deltas": deltas})
+    connection.execute(sa.text(
+        "DELETE FROM search_word WHERE word = ANY(:words) AND listings <= 0"), {"words": words})
+
+
+def _rebuild(connection: sa.Connection, progress: Callable[[int], None] | None) -> int:
+    """Refill the search tables in this transaction; searches see the old rows until commit."""
+    newest = connection.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+    connection.execute(sa.text("DELETE FROM search_document"))
+    connection.execute(sa.text("DELETE FROM search_word"))
+    ids = list(connection.scalars(
+        sa.select(Location.id).where(Location.status == Status.PUBLISHED).order_by(Location.id)))
+    counts: Counter[str] = Counter()
+    count = 0
+    for start in range(0, len(ids), BATCH):
+        rows = _documents(connection, ids[start:start + BATCH])
+        for row in rows:
+            counts.update(row[COLUMNS.index("words")])
+        _copy(connection, rows)
+        count += len(rows)
+        if progress:
+            progress(len(ids[start:start + BATCH]))
+    _count_words(connection, counts)
+    connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq, "
+                               "format_version = :version"),
+                       {"seq": newest, "version": FORMAT_VERSION})
+    return count
