@@ -88,13 +88,13 @@ def test_other_process_sees_a_change_within_two_seconds(app: Flask, data_dir: Pa
     get_backend(other).close()
 
 
-def _kill_midway(command: list[str], data_dir: Path, ready: str) -> None:
-    """Run a finder command and SIGKILL it once ``ready`` appears in the data folder state."""
-    env = {**os.environ, "FINDER_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "finder", *command], env=env,
+def kill_midway(command: list[str], env: dict[str, str], database_url: str, ready: str) -> None:
+    """Run a finder command and SIGKILL it once the query ``ready`` counts something."""
+    process = subprocess.Popen([sys.executable, "-m", "finder", *command],
+                               env={**os.environ, **env},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    engine = sa.create_engine(f"sqlite:///{data_dir / 'finder.sqlite3'}")
+    engine = sa.create_engine(database_url)
     try:
         while time.monotonic() < deadline and process.poll() is None:
             with engine.connect() as connection:
@@ -106,6 +106,11 @@ def _kill_midway(command: list[str], data_dir: Path, ready: str) -> None:
         process.wait()
     finally:
         engine.dispose()
+
+
+def _kill_midway(command: list[str], data_dir: Path, ready: str) -> None:
+    kill_midway(command, {"FINDER_DATA_DIR": str(data_dir)},
+                f"sqlite:///{data_dir / 'finder.sqlite3'}", ready)
 
 
 def test_kill_during_import_leaves_database_and_index_in_agreement(

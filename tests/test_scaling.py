@@ -15,14 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from finder import create_app
-from finder.db import get_database
+from finder.db import get_database, session_scope
 from finder.errors import ConfigError
 from finder.search import get_backend
 from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, Server, csv_text, load, row
 from tests.redis_server import RedisServer
+from tests.test_consistency import indexed_ids, kill_midway, published_ids
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +68,15 @@ def test_unusable_rate_limit_storage_is_a_clear_error(data_dir: Path) -> None:
         _server(data_dir, "memcached://127.0.0.1:1")  # its client is not installed
 
 
-def test_servers_on_one_postgresql_see_each_others_changes(postgres: Postgres,
-                                                           tmp_path: Path) -> None:
-    # Each server keeps its own index, derived from the shared database's change log.
+@pytest.mark.parametrize("backend", ["whoosh", "postgis"])
+def test_servers_on_one_postgresql_see_each_others_changes(postgres: Postgres, tmp_path: Path,
+                                                           backend: str) -> None:
+    # With Whoosh each server keeps its own index, derived from the shared database's change
+    # log; with PostGIS they share the database's search tables.
     url = postgres.fresh_database()
     servers = [create_app({"DATA_DIR": str(tmp_path / name), "DATABASE_URL": url,
-                           **TEST_CONFIG}) for name in ("one", "two")]
+                           "SEARCH_BACKEND": backend, **TEST_CONFIG})
+               for name in ("one", "two")]
     load(servers[0], [row("a", "Alpha PT", AUSTIN, services="Dry needling")])
     load(servers[1], [row("b", "Beta PT", AUSTIN, services="Dry needling")])
     deadline = time.monotonic() + 2.0
@@ -111,8 +116,9 @@ def _wait_until_every_worker_finds(server: Server, params: dict[str, str], total
         time.sleep(0.02)
 
 
+@pytest.mark.parametrize("backend", ["whoosh", "postgis"])
 def test_serve_processes_on_one_postgresql_show_every_change_under_load(
-        postgres: Postgres, tmp_path: Path) -> None:
+        postgres: Postgres, tmp_path: Path, backend: str) -> None:
     """Two `finder serve` processes of two workers each on one database: listings imported by
     other processes become searchable in both while clients keep searching, with no errors.
 
@@ -120,7 +126,7 @@ def test_serve_processes_on_one_postgresql_show_every_change_under_load(
     workers, four clients and the importer share two cores, so the bound is looser.
     """
     settings = {"FINDER_DATABASE_URL": postgres.fresh_database(),
-                "FINDER_RATE_LIMIT": "1000000/minute"}
+                "FINDER_SEARCH_BACKEND": backend, "FINDER_RATE_LIMIT": "1000000/minute"}
 
     def finder_import(name: str, rows: list[dict[str, str]]) -> None:
         path = tmp_path / f"{name}.csv"
@@ -162,3 +168,32 @@ def test_serve_processes_on_one_postgresql_show_every_change_under_load(
         for server in servers:
             server.stop()
     assert errors == []
+
+
+def test_postgis_backend_needs_postgresql(data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="FINDER_DATABASE_URL"):
+        create_app({"DATA_DIR": str(data_dir), "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+
+
+def test_kill_during_import_leaves_postgis_tables_in_agreement(postgres: Postgres,
+                                                               tmp_path: Path) -> None:
+    """The search tables change only in the transaction that records how far they are
+    applied: a kill at any point leaves them in step with the database after a restart."""
+    url = postgres.fresh_database()
+    settings = {"FINDER_DATA_DIR": str(tmp_path), "FINDER_DATABASE_URL": url,
+                "FINDER_SEARCH_BACKEND": "postgis"}
+    path = tmp_path / "big.csv"
+    subprocess.run([sys.executable, "-m", "finder", "generate", "--count", "3000", "-o",
+                    str(path)], check=True, capture_output=True, env={**os.environ, **settings})
+    # Killed once the first batches are committed, during the import or its catch-up.
+    kill_midway(["import", str(path), "--commit-every", "500"], settings, url,
+                "SELECT count(*) FROM location")
+    restarted = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": url,
+                            "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+    stored = published_ids(restarted)
+    assert 0 < len(stored) < 3000
+    assert indexed_ids(restarted) == stored
+    with session_scope(restarted) as session:
+        assert session.scalar(sa.text("SELECT sum(listings) FROM search_word")) == session.scalar(
+            sa.text("SELECT sum(cardinality(words)) FROM search_document"))
+    get_database(restarted).dispose()
