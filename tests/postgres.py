@@ -51,12 +51,32 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@/finder?host={self.root}&port={self.port}"
 
     def start(self) -> PostgresServer:
-        data = self.root / "data"
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres", "postgres")
+        data = self._data_dir()
         subprocess.run(self._run(_bin("initdb"), "-D", str(data), "-U", "postgres",
                                  "--auth=trust", "-E", "UTF8", "--no-sync"),
                        check=True, capture_output=True)
+        self._launch(data)
+        self.psql("postgres", "CREATE DATABASE finder")
+        self.psql("finder", "CREATE EXTENSION IF NOT EXISTS postgis")
+        return self
+
+    def replica(self) -> PostgresServer:
+        """Start a streaming replica of this server (``pg_basebackup -R``), read-only."""
+        replica = PostgresServer()
+        data = replica._data_dir()
+        subprocess.run(replica._run(_bin("pg_basebackup"), "-D", str(data), "-h",
+                                    str(self.root), "-p", str(self.port), "-U", "postgres",
+                                    "-R", "-X", "stream", "--checkpoint=fast", "--no-sync"),
+                       check=True, capture_output=True)
+        replica._launch(data)
+        return replica
+
+    def _data_dir(self) -> Path:
+        if self._as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+        return self.root / "data"
+
+    def _launch(self, data: Path) -> None:
         self.process = subprocess.Popen(
             self._run(_bin("postgres"), "-D", str(data), "-p", str(self.port), "-k",
                       str(self.root), "-c", "listen_addresses=", "-c", "fsync=off",
@@ -70,9 +90,6 @@ class PostgresServer:
                 self.stop()
                 raise RuntimeError("PostgreSQL did not start")
             time.sleep(0.1)
-        self.psql("postgres", "CREATE DATABASE finder")
-        self.psql("finder", "CREATE EXTENSION IF NOT EXISTS postgis")
-        return self
 
     def psql(self, database: str, sql: str) -> str:
         result = subprocess.run(
@@ -84,7 +101,10 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            # A fast shutdown, which cuts clients off; through pg_ctl, as a signal to runuser
+            # would not reach the server.
+            subprocess.run(self._run(_bin("pg_ctl"), "-D", str(self.root / "data"), "-m",
+                                     "fast", "-w", "stop"), capture_output=True, timeout=30)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

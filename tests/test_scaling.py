@@ -23,6 +23,7 @@ from finder.db import get_database, session_scope
 from finder.errors import ConfigError
 from finder.search import get_backend
 from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, Server, csv_text, load, row
+from tests.postgres import PostgresServer
 from tests.redis_server import RedisServer
 from tests.test_consistency import indexed_ids, kill_midway, published_ids
 
@@ -197,3 +198,49 @@ def test_kill_during_import_leaves_postgis_tables_in_agreement(postgres: Postgre
         assert session.scalar(sa.text("SELECT sum(listings) FROM search_word")) == session.scalar(
             sa.text("SELECT sum(cardinality(words)) FROM search_document"))
     get_database(restarted).dispose()
+
+
+@pytest.fixture
+def replica(postgres: Postgres) -> Iterator[PostgresServer]:
+    server = postgres.server.replica()
+    yield server
+    server.stop()
+
+
+def test_searches_read_from_the_replica(postgres: Postgres, replica: PostgresServer,
+                                        tmp_path: Path) -> None:
+    """With FINDER_DATABASE_READ_URL, postgis searches read a streaming replica: they see
+    what it has replayed, and writes still go to the primary."""
+    url = postgres.fresh_database()
+    database = url.split("@/", 1)[1].split("?", 1)[0]
+    read_url = replica.url.replace("@/finder?", f"@/{database}?", 1)
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": url,
+                      "DATABASE_READ_URL": read_url, "SEARCH_BACKEND": "postgis",
+                      **TEST_CONFIG})
+    client = app.test_client()
+
+    def names() -> list[str]:
+        response = client.get("/api/v1/search?postcode=78701&q=dry+needling")
+        assert response.status_code == 200, response.get_json()
+        return sorted(hit["name"] for hit in response.get_json()["results"])
+
+    def wait_for(expected: list[str]) -> None:
+        deadline = time.monotonic() + 5
+        while names() != expected:
+            assert time.monotonic() < deadline, f"the replica shows {names()}"
+            time.sleep(0.05)
+
+    load(app, [row("a", "Alpha PT", AUSTIN, services="Dry needling")])
+    wait_for(["Alpha PT"])
+    replica.psql(database, "SELECT pg_wal_replay_pause()")
+    load(app, [row("b", "Beta PT", AUSTIN, services="Dry needling")])
+    time.sleep(0.5)
+    assert names() == ["Alpha PT"]  # the primary has Beta; the paused replica does not yet
+    replica.psql(database, "SELECT pg_wal_replay_resume()")
+    wait_for(["Alpha PT", "Beta PT"])
+
+    replica.stop()
+    response = client.get("/api/v1/search?postcode=78701&q=dry+needling")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "search_unavailable"
+    get_database(app).dispose()
