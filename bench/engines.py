@@ -32,8 +32,13 @@ class Settings:
     log_dir: Path
 
 
-def finder_env(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "FINDER_DATA_DIR": str(data_dir), "FINDER_RATE_LIMIT": UNLIMITED}
+def finder_env(data_dir: Path, database_url: str = "") -> dict[str, str]:
+    """finder's settings: SQLite + Whoosh in ``data_dir``, or PostgreSQL + the postgis
+    backend when a database URL is given."""
+    env = {**os.environ, "FINDER_DATA_DIR": str(data_dir), "FINDER_RATE_LIMIT": UNLIMITED}
+    if database_url:
+        env.update(FINDER_DATABASE_URL=database_url, FINDER_SEARCH_BACKEND="postgis")
+    return env
 
 
 def _finder(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
@@ -44,9 +49,8 @@ def _finder(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
     return completed.stdout
 
 
-def import_finder(csv_path: Path, data_dir: Path, timeout: float) -> dict[str, Any]:
+def import_finder(csv_path: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Time ``finder init`` + ``finder import FILE`` on a fresh data folder, end to end."""
-    env = finder_env(data_dir)
     started = time.perf_counter()
     _finder(env, "init")
     initialised = time.perf_counter()
@@ -58,12 +62,11 @@ def import_finder(csv_path: Path, data_dir: Path, timeout: float) -> dict[str, A
             "report": report.strip().splitlines()[:3]}
 
 
-def serve_finder(data_dir: Path, settings: Settings, size: int) -> Server:
+def serve_finder(name: str, env: dict[str, str], settings: Settings, size: int) -> Server:
     port = free_port()
-    return Server("finder", [sys.executable, "-m", "finder", "serve", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", str(settings.workers)],
-                  finder_env(data_dir), port, ROOT,
-                  settings.log_dir / f"finder-{size}.log")
+    return Server(name, [sys.executable, "-m", "finder", "serve", "--host", "127.0.0.1",
+                         "--port", str(port), "--workers", str(settings.workers)],
+                  env, port, ROOT, settings.log_dir / f"{name}-{size}.log")
 
 
 def serve_peer(name: str, module: str, env: dict[str, str], settings: Settings,
@@ -102,13 +105,12 @@ def _visible_after(client: Client, keyword: str, name: str) -> float:
     return float("inf")
 
 
-def freshness(client: Client, data_dir: Path, work: Path) -> dict[str, Any]:
+def freshness(client: Client, env: dict[str, str], work: Path) -> dict[str, Any]:
     """Create, then modify, one listing with `finder import` while the server runs.
 
     Reports the seconds from the end of each import (its commit) until the HTTP API finds
     the listing by a keyword only that version has.
     """
-    env = finder_env(data_dir)
     stamp = f"{time.time_ns():x}"
     external_id, name = f"bench-fresh-{stamp}", f"Bench Freshness Clinic {stamp}"
     result: dict[str, Any] = {}

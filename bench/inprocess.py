@@ -18,7 +18,7 @@ from flask import Flask
 
 def make_app(engine: str) -> Flask:
     """Build the engine's app as its server would."""
-    if engine == "finder":
+    if engine in ("finder", "finder-postgis"):  # the backend is in the environment
         from finder import create_app
 
         return create_app()  # the untimed warm-up queries open the index
@@ -35,7 +35,8 @@ def make_app(engine: str) -> Flask:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("engine", choices=["finder", "postgis", "naive-whoosh"])
+    parser.add_argument("engine", choices=["finder", "finder-postgis", "postgis",
+                                           "naive-whoosh"])
     parser.add_argument("paths", type=Path, help="file with one request path per line")
     parser.add_argument("out", type=Path, help="where to write the JSON timings")
     parser.add_argument("--warmup", type=int, default=20)

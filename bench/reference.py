@@ -124,9 +124,9 @@ class Reference:
         self.gazetteer = Gazetteer()
 
     @classmethod
-    def from_data_dir(cls, data_dir: Path) -> Reference:
-        """Read every published listing of a finder data folder (SQLite)."""
-        engine = make_engine(database_url({"DATA_DIR": str(data_dir), "DATABASE_URL": ""}))
+    def from_data_dir(cls, data_dir: Path, url: str = "") -> Reference:
+        """Read every published listing of a finder data folder (SQLite) or database."""
+        engine = make_engine(database_url({"DATA_DIR": str(data_dir), "DATABASE_URL": url}))
         listings, lats, lons = [], [], []
         try:
             with Session(engine) as session:

@@ -9,9 +9,17 @@ from typing import Any
 
 import numpy as np
 
-ENGINES = ("finder", "postgis", "naive-whoosh")
+# finder-postgis: finder itself with FINDER_SEARCH_BACKEND=postgis, on the peer's PostgreSQL.
+ENGINES = ("finder", "finder-postgis", "postgis", "naive-whoosh")
 PEERS = ("postgis", "naive-whoosh")
 Run = dict[str, Any]
+
+
+def all_sizes(result: dict[str, Any]) -> list[int]:
+    """Every size measured: by all engines, then by the postgis backend alone."""
+    settings = result["settings"]
+    sizes: list[int] = [*settings["sizes"], *settings.get("postgis_sizes", [])]
+    return sorted(set(sizes))
 
 
 def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
@@ -101,11 +109,11 @@ def size_rows(runs: list[Run], size: int) -> tuple[list[str], list[list[str]]]:
         rows.append(row)
     rows.append(["queries timed (HTTP / in-process)",
                  *(_counts(by_engine[e]) for e in engines), *([""] * len(peers))])
-    finder = by_engine.get("finder")
-    if finder and finder.get("correctness"):
-        c = finder["correctness"]
-        rows.append(["finder = brute-force reference", f"{c['compared'] - len(c['mismatches'])}"
-                     f"/{c['compared']}", *([""] * (len(header) - 2))])
+    checked = [by_engine[e].get("correctness") for e in engines]
+    if any(checked):
+        rows.append(["= brute-force reference", *(
+            f"{c['compared'] - len(c['mismatches'])}/{c['compared']}" if c else "-"
+            for c in checked), *([""] * len(peers))])
     return header, rows
 
 
@@ -134,7 +142,7 @@ def targets_rows(targets: list[dict[str, Any]]) -> list[list[str]]:
 def tables(result: dict[str, Any],
            table: Callable[[list[str], list[list[str]]], str]) -> list[str]:
     """Return each size's table, then the targets' table, drawn by ``table``."""
-    drawn = [table(*size_rows(result["runs"], size)) for size in result["settings"]["sizes"]]
+    drawn = [table(*size_rows(result["runs"], size)) for size in all_sizes(result)]
     if result["targets"]:
         drawn.append(table(["target (DESIGN.md section 8)", "measured", ""],
                            targets_rows(result["targets"])))
@@ -152,8 +160,8 @@ def mismatch_text(result: dict[str, Any]) -> str:
         if "error" in run:
             lines.append(f"ERROR: {run['engine']} at {run['size']:,} failed: {run['error']}")
         for m in (run.get("correctness") or {}).get("mismatches", []):
-            lines.append(f"MISMATCH at {run['size']:,}: {m['query']}: {m['reason']}\n"
-                         f"  reference {m['expected']}\n  finder    {m['actual']}")
+            lines.append(f"MISMATCH {run['engine']} at {run['size']:,}: {m['query']}: "
+                         f"{m['reason']}\n  reference {m['expected']}\n  finder    {m['actual']}")
     return "\n".join(lines)
 
 
@@ -195,7 +203,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = result["settings"]["sizes"]
+    sizes = all_sizes(result)
     metrics = [("inprocess", "p50"), ("inprocess", "p95"), ("inprocess", "p99"),
                ("http", "p50"), ("http", "p95"), ("http", "p99")]
     figure, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.8), squeeze=False,

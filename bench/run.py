@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000",
                         help="comma-separated listing counts (default: %(default)s)")
+    parser.add_argument("--postgis-sizes", default="1000000",
+                        help="further listing counts measured on finder-postgis only, the "
+                             "backend meant for them (default: %(default)s; empty: none)")
     parser.add_argument("--duration", type=int, default=15,
                         help="seconds of wrk load per engine per size (default: %(default)s)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
@@ -75,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="keep the temporary data folders and server logs")
     args = parser.parse_args(argv)
     args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    args.postgis_size_list = [int(s.replace("_", "")) for s in args.postgis_sizes.split(",")
+                              if s.strip()]
     chosen = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(chosen) - set(ENGINES))
     if unknown:
@@ -173,31 +178,39 @@ def measure_served(server: Server, paths: list[str], paths_file: Path,
         f"errors {load.errors}; peak RSS {sampler.peak.rss_sum_mb:.0f} MB")
 
 
-def bench_finder(size: int, csv_path: Path, mix: list[Query], sample: list[Query],
-                 paths_file: Path, args: argparse.Namespace, settings: Settings,
-                 work: Path) -> dict[str, Any]:
-    run: dict[str, Any] = {"size": size, "engine": "finder"}
-    data_dir = work / "finder"
-    log(f"finder: init + import {size:,} listings")
-    run["load"] = engines.import_finder(csv_path, data_dir, args.import_timeout)
+def bench_finder(engine: str, size: int, csv_path: Path, mix: list[Query], sample: list[Query],
+                 paths_file: Path, args: argparse.Namespace, settings: Settings, work: Path,
+                 postgres: PostgresServer | None = None) -> dict[str, Any]:
+    """Measure finder: on SQLite + Whoosh, or with a PostgreSQL server on the postgis backend."""
+    run: dict[str, Any] = {"size": size, "engine": engine}
+    data_dir = work / engine
+    url = ""
+    if postgres is not None:
+        database = f"finder_{size}"
+        postgres.psql("postgres", f"CREATE DATABASE {database}")
+        url = postgres.url.replace("@/finder?", f"@/{database}?", 1)
+    env = engines.finder_env(data_dir, url)
+    log(f"{engine}: init + import {size:,} listings")
+    run["load"] = engines.import_finder(csv_path, env, args.import_timeout)
     run["load_s"] = run["load"]["load_s"]
-    log(f"finder: import+index took {run['load_s']} s")
-    reference = Reference.from_data_dir(data_dir)
-    with serving(engines.serve_finder(data_dir, settings, size)) as server:
+    log(f"{engine}: import+index took {run['load_s']} s")
+    reference = Reference.from_data_dir(data_dir, url)
+    with serving(engines.serve_finder(engine, env, settings, size)) as server:
         client = Client(server.url)
-        log(f"finder: checking {len(sample)} queries x 2 sorts against the reference")
+        log(f"{engine}: checking {len(sample)} queries x 2 sorts against the reference")
         compared, mismatches = check(reference, sample, lambda q: client.fetch(q.path()))
         run["correctness"] = {"compared": compared,
                               "mismatches": [m.as_dict() for m in mismatches]}
-        log(f"finder: {compared - len(mismatches)}/{compared} match the reference")
-        measure_served(server, [q.path() for q in mix], paths_file, args, run)
+        log(f"{engine}: {compared - len(mismatches)}/{compared} match the reference")
+        measure_served(server, [q.path() for q in mix], paths_file, args, run,
+                       postgres.process.pid if postgres and postgres.process else None)
         try:
-            run["freshness"] = engines.freshness(client, data_dir, work)
-            log(f"finder: change searchable after {run['freshness']['worst_s']} s")
+            run["freshness"] = engines.freshness(client, env, work)
+            log(f"{engine}: change searchable after {run['freshness']['worst_s']} s")
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             run["freshness"] = {"error": str(exc)[:500]}
-            log(f"finder: freshness check failed: {exc}")
-    run["inprocess"] = inprocess("finder", paths_file, engines.finder_env(data_dir), args, work)
+            log(f"{engine}: freshness check failed: {exc}")
+    run["inprocess"] = inprocess(engine, paths_file, env, args, work)
     return run
 
 
@@ -216,18 +229,22 @@ def bench_peer(name: str, size: int, load: Callable[[], float], module: str,
 
 
 def bench_size(size: int, args: argparse.Namespace, settings: Settings,
-               postgres: PostgresServer | None) -> list[dict[str, Any]]:
-    """Run every chosen engine on one size of data."""
+               postgres: PostgresServer | None, chosen: list[str]) -> list[dict[str, Any]]:
+    """Run the chosen engines on one size of data."""
     csv_path = ensure_csv(size, args.seed)
     mix = build_mix(read_postcodes(csv_path), args.queries, args.seed)
     work = settings.work / str(size)
     work.mkdir(parents=True)
     paths_file = write_paths(mix, work / "paths.txt")
     jobs: dict[str, Callable[[], dict[str, Any]]] = {}
-    if "finder" in args.engine_list:
-        jobs["finder"] = partial(bench_finder, size, csv_path, mix, mix[:args.check],
+    if "finder" in chosen:
+        jobs["finder"] = partial(bench_finder, "finder", size, csv_path, mix, mix[:args.check],
                                  paths_file, args, settings, work)
-    if postgres is not None:
+    if "finder-postgis" in chosen and postgres is not None:
+        jobs["finder-postgis"] = partial(bench_finder, "finder-postgis", size, csv_path, mix,
+                                         mix[:args.check], paths_file, args, settings, work,
+                                         postgres)
+    if "postgis" in chosen and postgres is not None:
         from .peers import postgis_app
 
         dsn = postgis_app.dsn_from_sqlalchemy(postgres.url)
@@ -235,7 +252,7 @@ def bench_size(size: int, args: argparse.Namespace, settings: Settings,
             bench_peer, "postgis", size, partial(postgis_app.load, csv_path, dsn),
             "postgis_app", {"BENCH_PG_DSN": dsn}, mix, paths_file, args, settings, work,
             postgres.process.pid if postgres.process else None)
-    if "naive-whoosh" in args.engine_list:
+    if "naive-whoosh" in chosen:
         from .peers import naive_whoosh_app
 
         index_dir = work / "naive-whoosh"
@@ -253,13 +270,24 @@ def bench_size(size: int, args: argparse.Namespace, settings: Settings,
     return runs
 
 
-def targets(runs: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
-    """Check DESIGN.md section 8 at the largest size measured."""
+def targets(runs: list[dict[str, Any]], size: int,
+            postgis_sizes: list[int]) -> list[dict[str, Any]]:
+    """Check DESIGN.md section 8 at the largest size measured by every engine, and that
+    the postgis backend answers correctly and without errors at its own sizes."""
+    out: list[dict[str, Any]] = []
+    for large in postgis_sizes:
+        run = next((r for r in runs if r["size"] == large and r["engine"] == "finder-postgis"
+                    and "error" not in r), None)
+        if run is not None:
+            wrong = len(run["correctness"]["mismatches"]) + run["http"]["error_count"] + (
+                _errors_under_load(run))
+            out.append({"target": f"postgis backend works at {large:,}", "value": wrong,
+                        "limit": 0, "measured": f"{wrong} wrong or failed answers",
+                        "met": wrong == 0})
     by = {r["engine"]: r for r in runs if r["size"] == size}
     finder = by.get("finder")
     if not finder:
-        return []
-    out: list[dict[str, Any]] = []
+        return out
 
     def add(target: str, value: float | None, limit: float, unit: str) -> None:
         if value is not None:
@@ -279,6 +307,10 @@ def targets(runs: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
     return out
 
 
+def _errors_under_load(run: dict[str, Any]) -> int:
+    return int(sum((run.get("wrk") or {}).get("errors", {}).values()))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
@@ -289,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     wrk_path()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     source_at_start = source_version()
-    settings_dict = {"sizes": args.size_list, "duration": args.duration,
+    settings_dict = {"sizes": args.size_list, "postgis_sizes": args.postgis_size_list,
+                     "duration": args.duration,
                      "connections": args.connections, "threads": args.threads,
                      "workers": args.workers, "queries": args.queries, "warmup": args.warmup,
                      "budget_s": args.budget, "check": args.check, "seed": args.seed,
@@ -300,14 +333,17 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     postgres = None
     try:
-        if "postgis" in args.engine_list:
+        if {"postgis", "finder-postgis"} & set(args.engine_list):
             sys.path.insert(0, str(ROOT))
             from tests.postgres import PostgresServer
 
             postgres = PostgresServer().start()
             log(f"PostgreSQL+PostGIS started in {postgres.root}")
         for size in args.size_list:
-            runs += bench_size(size, args, settings, postgres)
+            runs += bench_size(size, args, settings, postgres, args.engine_list)
+        if "finder-postgis" in args.engine_list:
+            for size in args.postgis_size_list:
+                runs += bench_size(size, args, settings, postgres, ["finder-postgis"])
     finally:
         if postgres is not None:
             postgres.stop()
@@ -321,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine(), "load_average_at_start": load_at_start},
         "source": {"at_start": source_at_start, "at_end": source_version()},
         "settings": settings_dict, "runs": runs,
-        "targets": targets(runs, max(args.size_list)),
+        "targets": targets(runs, max(args.size_list), args.postgis_size_list),
         "elapsed_s": round(time.monotonic() - started, 1)}
     args.results.mkdir(parents=True, exist_ok=True)
     report.write_json(result, args.results / "latest.json")
