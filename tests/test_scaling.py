@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from finder import create_app
-from finder.db import get_database, session_scope
+from finder import create_app, migrate
+from finder.db import get_database, make_engine, session_scope
 from finder.errors import ConfigError
 from finder.search import get_backend
 from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, Server, csv_text, load, row
@@ -201,21 +201,28 @@ def test_kill_during_import_leaves_postgis_tables_in_agreement(postgres: Postgre
 
 
 @pytest.fixture
-def replica(postgres: Postgres) -> Iterator[PostgresServer]:
-    server = postgres.server.replica()
-    yield server
-    server.stop()
+def primary_and_replica() -> Iterator[tuple[PostgresServer, PostgresServer]]:
+    """A migrated primary of its own (this test stops it) and a streaming replica of it."""
+    primary = PostgresServer().start()
+    try:
+        engine = make_engine(primary.url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        replica = primary.replica()
+        yield primary, replica
+        replica.stop()
+    finally:
+        primary.stop()
 
 
-def test_searches_read_from_the_replica(postgres: Postgres, replica: PostgresServer,
+def test_searches_read_from_the_replica(primary_and_replica: tuple[PostgresServer,
+                                                                  PostgresServer],
                                         tmp_path: Path) -> None:
     """With FINDER_DATABASE_READ_URL, postgis searches read a streaming replica: they see
-    what it has replayed, and writes still go to the primary."""
-    url = postgres.fresh_database()
-    database = url.split("@/", 1)[1].split("?", 1)[0]
-    read_url = replica.url.replace("@/finder?", f"@/{database}?", 1)
-    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": url,
-                      "DATABASE_READ_URL": read_url, "SEARCH_BACKEND": "postgis",
+    what it has replayed, writes go to the primary, and searches outlive the primary."""
+    primary, replica = primary_and_replica
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": primary.url,
+                      "DATABASE_READ_URL": replica.url, "SEARCH_BACKEND": "postgis",
                       **TEST_CONFIG})
     client = app.test_client()
 
@@ -232,13 +239,16 @@ def test_searches_read_from_the_replica(postgres: Postgres, replica: PostgresSer
 
     load(app, [row("a", "Alpha PT", AUSTIN, services="Dry needling")])
     wait_for(["Alpha PT"])
-    replica.psql(database, "SELECT pg_wal_replay_pause()")
+    replica.psql("finder", "SELECT pg_wal_replay_pause()")
     load(app, [row("b", "Beta PT", AUSTIN, services="Dry needling")])
     time.sleep(0.5)
     assert names() == ["Alpha PT"]  # the primary has Beta; the paused replica does not yet
-    replica.psql(database, "SELECT pg_wal_replay_resume()")
+    replica.psql("finder", "SELECT pg_wal_replay_resume()")
     wait_for(["Alpha PT", "Beta PT"])
 
+    primary.stop()
+    time.sleep(1.1)  # past the interval at which a search tries to apply changes
+    assert names() == ["Alpha PT", "Beta PT"]
     replica.stop()
     response = client.get("/api/v1/search?postcode=78701&q=dry+needling")
     assert response.status_code == 503

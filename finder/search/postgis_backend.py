@@ -15,6 +15,7 @@ geography column; exact distances are computed as the other backend computes the
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +45,7 @@ from .documents import (
 from .query import Concept, parse
 from .ranking import FIELD_CLASSES, KIND_FACTORS
 
+logger = logging.getLogger(__name__)
 CHANGE_LOCK = 0x66696E65  # advisory lock held by the one process applying changes
 LABELS = "ABCD"  # PostgreSQL's weight labels, one per field class
 POSITIONS = {label: str(position) for position, label in enumerate(LABELS, 1)}
@@ -206,7 +208,11 @@ class PostgisBackend:
 
     def match(self, request: MatchQuery) -> Matches:
         if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
-            self.catch_up(limit=BATCH)
+            try:
+                self.catch_up(limit=BATCH)
+            except SearchUnavailable:
+                # The primary is down: a replica still answers, from what it has replayed.
+                logger.warning("could not apply listing changes", exc_info=True)
         with _translated(), self._read_engine.connect() as connection:
             concepts, corrections = self._correct(connection, request.concepts)
             query = _Query(request, concepts)
