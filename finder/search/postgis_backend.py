@@ -52,9 +52,13 @@ POSITIONS = {label: str(position) for position, label in enumerate(LABELS, 1)}
 REFRESH_INTERVAL = 0.25  # seconds between checks whether the searched data changed
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied changes
 BATCH = 2000
+# Changes after which the planner's statistics are renewed at once, rather than whenever
+# autovacuum gets to it: without them a keyword common to most listings looks rare.
+ANALYZE_AFTER = 5000
 CORRECTED_CACHE = 4096
 COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages", "telehealth",
            "accepting_new_patients", "hours", "timezone", "listing")
+WORDS = COLUMNS.index("words")
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
 assert len(FIELD_CLASSES) <= len(LABELS), "PostgreSQL has four weight labels"
@@ -93,13 +97,13 @@ def document_row(location: sa.Row[Any]) -> tuple[Any, ...]:
     )
 
 
-# One way a concept can score: (score, position of its alternative, label, tsquery).
-Branch = tuple[float, int, str, str]
+# One way a concept can score: (score, position of its alternative, tsquery).
+Branch = tuple[float, int, str]
 
 
 def branches(concept: Concept) -> list[Branch]:
     """Return every (alternative, field class) of a concept, the one that scores first."""
-    found = [(weight * KIND_FACTORS[alternative.kind], position, label,
+    found = [(weight * KIND_FACTORS[alternative.kind], position,
               " & ".join(f"{lexeme(key)}:{label}" for key in alternative.keys))
              for position, alternative in enumerate(concept.alternatives)
              for label, (weight, _names) in zip(LABELS, FIELD_CLASSES, strict=False)]
@@ -132,7 +136,7 @@ class _Query:
             cases = []
             for j, branch in enumerate(found):
                 cases.append(f"WHEN keys @@ CAST(:c{i}_{j} AS tsquery) THEN {j}")
-                self.params[f"c{i}_{j}"] = branch[3]
+                self.params[f"c{i}_{j}"] = branch[2]
             self.scores.append(f"CASE {' '.join(cases)} END")
         filters = request.filters
         for name, wanted in (("telehealth", filters.telehealth),
@@ -304,6 +308,8 @@ class PostgisBackend:
                 _replace(connection, ids[start:start + BATCH])
             connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq"),
                                {"seq": changes[-1].seq})
+            if len(changes) >= ANALYZE_AFTER:
+                connection.execute(sa.text("ANALYZE search_document"))
         return len(changes)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
@@ -384,7 +390,7 @@ def _replace(connection: sa.Connection, ids: list[int]) -> None:
         counts.subtract(words)
     rows = _documents(connection, ids)
     for row in rows:
-        counts.update(row[COLUMNS.index("words")])
+        counts.update(row[WORDS])
     _copy(connection, rows)
     _count_words(connection, {word: n for word, n in counts.items() if n})
 
@@ -415,7 +421,7 @@ def _rebuild(connection: sa.Connection, progress: Callable[[int], None] | None) 
     for start in range(0, len(ids), BATCH):
         rows = _documents(connection, ids[start:start + BATCH])
         for row in rows:
-            counts.update(row[COLUMNS.index("words")])
+            counts.update(row[WORDS])
         _copy(connection, rows)
         count += len(rows)
         if progress:
@@ -424,4 +430,5 @@ def _rebuild(connection: sa.Connection, progress: Callable[[int], None] | None) 
     connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq, "
                                "format_version = :version"),
                        {"seq": newest, "version": FORMAT_VERSION})
+    connection.execute(sa.text("ANALYZE search_document"))
     return count
