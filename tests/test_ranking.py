@@ -386,3 +386,13 @@ def test_non_finite_number_is_a_bad_setting(variable: str, raw: str) -> None:
     with pytest.raises(ConfigError):
         load({variable: raw})
 
+
+
+def test_fields_of_one_weight_match_as_one_class() -> None:
+    # Name and services weigh the same: a long phrase's runs may come from either, as they
+    # may from two items of one list; conditions weigh less, so they never complete it.
+    phrase = concept("sports dry needling clinic")
+    assert scored(text_relevance([phrase], fields(name="Sports Dry Needling",
+                                                  services="Dry needling clinic")))[0] == 1.0
+    assert text_relevance([phrase], fields(name="Sports Dry Needling",
+                                           conditions="Dry needling clinic")) is None
