@@ -55,7 +55,6 @@ BATCH = 2000
 # Changes after which the planner's statistics are renewed at once, rather than whenever
 # autovacuum gets to it: without them a keyword common to most listings looks rare.
 ANALYZE_AFTER = 5000
-CORRECTED_CACHE = 4096
 COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages", "telehealth",
            "accepting_new_patients", "hours", "timezone", "listing")
 WORDS = COLUMNS.index("words")
@@ -266,19 +265,12 @@ class PostgisBackend:
         if now - self._checked_at >= REFRESH_INTERVAL:
             self._checked_at = now
             applied = connection.scalar(sa.text("SELECT applied_seq FROM search_state"))
-            if applied != self._applied_seq or len(self._corrected) >= CORRECTED_CACHE:
+            if applied != self._applied_seq:
                 self._applied_seq, self._corrected = applied, {}
-        corrected, corrections = [], {}
-        for concept in concepts:
-            known = self._corrected.get(concept)
-            if known is None:
-                known = self._corrected[concept] = spelling.correct(
-                    concept, _contains(connection), _vocabulary(connection))
-            concept, fixed = known
-            if fixed:
-                corrections[concept.text] = fixed
-            corrected.append(concept)
-        return corrected, corrections
+        contains, vocabulary = _contains(connection), _vocabulary(connection)
+        return spelling.correct_all(
+            concepts, self._corrected,
+            lambda concept: spelling.correct(concept, contains, vocabulary))
 
     # -- writing ---------------------------------------------------------------------------
 

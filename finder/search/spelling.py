@@ -15,6 +15,7 @@ from .query import Concept, analyze, with_corrections
 
 MIN_LENGTH = 4  # shorter words are too often meant as typed (abbreviations, codes)
 SUGGESTIONS = 3
+CACHE_SIZE = 4096  # concepts whose outcome a backend keeps until its data changes
 
 # Whether any listing holds one of these analysed words.
 Contains = Callable[[list[str]], bool]
@@ -48,3 +49,22 @@ def correct(concept: Concept, contains: Contains, vocabulary: Vocabulary) -> tup
     if not fixes:
         return concept, ""
     return with_corrections(concept, fixes), fixes[0][0]
+
+
+def correct_all(concepts: list[Concept], cache: dict[Concept, tuple[Concept, str]],
+                correct_one: Callable[[Concept], tuple[Concept, str]]
+                ) -> tuple[list[Concept], dict[str, str]]:
+    """Correct each concept with ``correct_one``, remembering outcomes in ``cache``; return
+    the concepts and each typed word -> the word it was corrected to."""
+    corrected, corrections = [], {}
+    for concept in concepts:
+        known = cache.get(concept)
+        if known is None:
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            known = cache[concept] = correct_one(concept)
+        concept, fixed = known
+        if fixed:
+            corrections[concept.text] = fixed
+        corrected.append(concept)
+    return corrected, corrections

@@ -60,7 +60,6 @@ CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 INDEX_PROCESSES = 2  # Whoosh's multiprocessing writer, for large backlogs and rebuilds
 PARALLEL_BACKLOG = 5000  # changes above which a catch-up uses INDEX_PROCESSES
-CORRECTED_CACHE = 4096  # concepts whose spelling check is kept per generation
 
 
 @dataclass
@@ -243,18 +242,8 @@ class WhooshBackend:
     def _correct(self, snapshot: _Snapshot, concepts: list[Concept]
                  ) -> tuple[list[Concept], dict[str, str]]:
         """Add spelling corrections to one-word concepts that no listing contains."""
-        corrected, corrections = [], {}
-        for concept in concepts:
-            known = snapshot.corrected.get(concept)
-            if known is None:
-                if len(snapshot.corrected) >= CORRECTED_CACHE:
-                    snapshot.corrected.clear()
-                known = snapshot.corrected[concept] = _corrected(snapshot.searcher, concept)
-            concept, fixed = known
-            if fixed:
-                corrections[concept.text] = fixed
-            corrected.append(concept)
-        return corrected, corrections
+        return spelling.correct_all(concepts, snapshot.corrected,
+                                    lambda concept: _corrected(snapshot.searcher, concept))
 
     # -- writing ---------------------------------------------------------------------------
 
