@@ -222,8 +222,8 @@ class PostgisBackend:
             radius_km = request.radius_km
             rows: Sequence[sa.Row[Any]] = []
             if radius_km is None and request.nearest is not None:
-                radius_km = _nearest_radius(connection, query, request)
-            if radius_km is not None or request.nearest is None:
+                radius_km = _nearest_radius(connection, query, request)  # None: no match
+            if radius_km is not None or request.nearest is None:  # None here: everywhere
                 rows = query.open_rows(connection.execute(query.select(radius_km),
                                                           query.params).all())
         if not rows:
