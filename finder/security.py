@@ -33,13 +33,20 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+# A Redis that stops answering must not hold requests up: give up quickly and serve them
+# uncounted. (redis-py waits forever by default; timeouts in the URL take precedence.)
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+
+
 class RateLimits:
     """Every limit of ``FINDER_RATE_LIMIT`` (e.g. ``120/minute;2000/hour``), per address."""
 
     def __init__(self, rates: str, storage_uri: str) -> None:
         self.items = limits.parse_many(rates)
         try:
-            storage = storage_from_string(storage_uri)
+            scheme = storage_uri.split("://", 1)[0]
+            options = REDIS_TIMEOUTS if scheme in ("redis", "rediss", "redis+unix") else {}
+            storage = storage_from_string(storage_uri, **options)
         except ConfigurationError as exc:  # e.g. redis:// without the redis package
             raise ConfigError(f"FINDER_RATE_LIMIT_STORAGE cannot be used: {exc}") from exc
         self.counter = FixedWindowRateLimiter(storage)

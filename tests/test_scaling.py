@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +62,18 @@ def test_searches_go_on_when_redis_is_down(data_dir: Path) -> None:
     server.stop()
     response = client.get("/healthz")
     assert response.status_code == 200 and "X-RateLimit-Remaining" not in response.headers
+    get_backend(app).close()
+
+
+def test_a_redis_that_stops_answering_does_not_hold_requests(data_dir: Path) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app = _server(data_dir, f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        started = time.monotonic()
+        response = app.test_client().get("/healthz")
+        assert response.status_code == 200
+        assert time.monotonic() - started < 5.0
     get_backend(app).close()
 
 
