@@ -1,13 +1,13 @@
 """`make bench`: finder against its peers on the same generated data and the same queries.
 
-For each size: generate the CSV once (cached in bench/data/), import it into finder, a PostGIS
-table and a naive Whoosh index (timed), then per engine: serve it with gunicorn, check finder's
-answers against a brute-force reference, time the query mix with one sequential HTTP client,
-load it with wrk while sampling the servers' memory, check that a change is searchable within
-2 s (finder), stop it, and time the same mix in-process. Prints a table and writes
-bench/results/latest.{json,md,png}. Exits 1 when finder disagrees with the reference or an
-engine fails.
-"""
+For each size: generate the CSV once (cached in bench/data/), import it into finder on SQLite +
+Whoosh, finder on PostgreSQL with the postgis backend, a PostGIS table and a naive Whoosh index
+(timed), then per engine: serve it with gunicorn, check finder's answers against a brute-force
+reference, time the query mix with one sequential HTTP client, load it with wrk while sampling
+the servers' memory, check that a change is searchable within 2 s (finder), stop it, and time
+the same mix in-process. Then the same for finder's postgis backend alone at the
+``--postgis-sizes`` (1M listings). Prints a table and writes bench/results/latest.{json,md,png}.
+Exits 1 when finder disagrees with the reference or an engine fails."""
 
 from __future__ import annotations
 

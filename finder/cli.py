@@ -223,6 +223,7 @@ def main(ctx: click.Context) -> None:
     except FinderError as exc:
         raise _fail(exc) from exc
     ctx.with_resource(app.app_context())
+    ctx.call_on_close(get_database(app).dispose)  # runs last: the backend may still use it
     ctx.call_on_close(get_backend(app).close)
 
 

@@ -23,7 +23,16 @@ from finder import create_app, migrate
 from finder.db import get_database, make_engine, session_scope
 from finder.errors import ConfigError
 from finder.search import get_backend
-from tests.conftest import AUSTIN, TEST_CONFIG, Postgres, Server, csv_text, load, row
+from tests.conftest import (
+    AUSTIN,
+    TEST_CONFIG,
+    Postgres,
+    Runner,
+    Server,
+    csv_text,
+    load,
+    row,
+)
 from tests.postgres import PostgresServer
 from tests.redis_server import RedisServer
 from tests.test_consistency import indexed_ids, kill_midway, published_ids
@@ -187,6 +196,25 @@ def test_serve_processes_on_one_postgresql_show_every_change_under_load(
 def test_postgis_backend_needs_postgresql(data_dir: Path) -> None:
     with pytest.raises(ConfigError, match="FINDER_DATABASE_URL"):
         create_app({"DATA_DIR": str(data_dir), "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+
+
+def test_reindex_rebuilds_the_postgis_tables(postgres: Postgres, tmp_path: Path) -> None:
+    url = postgres.fresh_database()
+    config = {"DATA_DIR": str(tmp_path), "DATABASE_URL": url, "SEARCH_BACKEND": "postgis",
+              **TEST_CONFIG}
+    app = create_app(config)
+    load(app, [row("a", "Alpha PT", AUSTIN, services="Dry needling"),
+               row("b", "Beta PT", AUSTIN, services="Dry needling")])
+    with session_scope(app) as session:  # lose one listing's row, as a damaged table would
+        session.execute(sa.text("DELETE FROM search_document WHERE id = 2"))
+        session.commit()
+    assert indexed_ids(app) == {1}
+    runner = Runner(tmp_path)
+    runner.env.update(FINDER_DATABASE_URL=url, FINDER_SEARCH_BACKEND="postgis")
+    result = runner.invoke("reindex")
+    assert "indexed 2 published listing(s)" in result.output
+    assert indexed_ids(app) == {1, 2}
+    get_database(app).dispose()
 
 
 def test_kill_during_import_leaves_postgis_tables_in_agreement(postgres: Postgres,
