@@ -1,4 +1,9 @@
-"""The OpenAPI 3 document of the JSON API, built with apispec."""
+"""The OpenAPI 3 document of the JSON API, built with apispec.
+
+Every response the API gives, errors included, has a schema here; the tests validate real
+responses against it. Objects stay open to fields added later (no ``additionalProperties:
+false``), so a client written against this document keeps working as the API grows.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,41 @@ from typing import Any
 
 from apispec import APISpec
 
+from .hours import DAYS
+from .models import Source
 from .search.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .search.ranking import SORTS
 
-ERROR_CODES = [
+OPENAPI_VERSION = "3.0.3"
+
+# The error codes of each status, as ``http_errors`` and ``errors`` answer them.
+SEARCH_ERROR_CODES = [
     "missing_location", "invalid_coordinates", "invalid_country", "invalid_unit",
     "invalid_radius", "invalid_sort", "invalid_limit", "invalid_offset", "invalid_filter",
     "invalid_q", "invalid_postcode", "invalid_city", "invalid_insurance", "invalid_language",
-    "unknown_postcode", "unknown_city", "unsupported_country", "listing_not_found",
-    "not_found", "method_not_allowed", "rate_limited", "geocoder_unavailable",
-    "search_unavailable", "internal_error",
+    "unknown_postcode", "unknown_city", "unsupported_country",
 ]
+STATUS_ERROR_CODES: dict[int, list[str]] = {
+    400: [*SEARCH_ERROR_CODES, "bad_request"],
+    404: ["listing_not_found", "not_found"],
+    405: ["method_not_allowed"],
+    429: ["rate_limited"],
+    500: ["internal_error"],
+    503: ["geocoder_unavailable", "search_unavailable"],
+}
+ERROR_CODES = list(dict.fromkeys(code for codes in STATUS_ERROR_CODES.values()
+                                 for code in codes))
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _strings(description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+    if description:
+        schema["description"] = description
+    return schema
 
 
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -41,7 +70,7 @@ SEARCH_PARAMETERS = [
            "Longitude of the origin."),
     _param("q", {"type": "string", "maxLength": 200},
            'Keywords; all must match. Quotes keep a phrase ("low back pain").'),
-    _param("radius", {"type": "number", "exclusiveMinimum": 0},
+    _param("radius", {"type": "number", "minimum": 0, "exclusiveMinimum": True},
            "Search radius (default 25 mi or 40 km; at most 250 mi)."),
     _param("unit", {"type": "string", "enum": ["mi", "km"]},
            "Distance unit; defaults by the origin's country."),
@@ -58,108 +87,350 @@ SEARCH_PARAMETERS = [
     _boolean("open_now", "Only providers open now, in their own timezone."),
 ]
 
-ERROR_SCHEMA = {
+ERROR_SUGGESTION_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ERROR_CODES},
-        "message": {"type": "string"},
-    }}},
+    "description": "A place the request may have meant, with the search URL that uses it.",
+    "properties": {
+        "country": {"type": "string"}, "postcode": {"type": "string"},
+        "city": {"type": "string"}, "label": {"type": "string"}, "url": {"type": "string"},
+    },
 }
 
+
+def error_schema(codes: list[str] | None = None) -> dict[str, Any]:
+    """Return the schema of an error body, its code limited to ``codes`` when given."""
+    code: dict[str, Any] = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
+    if codes:
+        code = {"type": "string", "enum": codes}
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": code,
+                "message": {"type": "string", "description": "Human text saying what to do."},
+                "suggestions": {"type": "array", "items": _ref("ErrorSuggestion")},
+            },
+        }},
+    }
+
+
+ADDRESS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["address_1", "address_2", "city", "region", "postcode", "country", "lines"],
+    "properties": {
+        "address_1": {"type": "string"}, "address_2": {"type": "string"},
+        "city": {"type": "string"}, "region": {"type": "string"},
+        "postcode": {"type": "string"},
+        "country": {"type": "string", "description": "ISO 3166-1 alpha-2 code."},
+        "lines": _strings("The postal address as display lines."),
+    },
+}
+
+OPENING_HOURS = {"type": "array", "description": "Opening periods of the day, in order.",
+                 "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                           "description": "[opens, closes] as HH:MM.",
+                           "items": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"}}}
+HOURS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": 'Opening hours by day in the location\'s own timezone, e.g. '
+                   '{"mon": [["08:00", "12:00"], ["13:00", "18:00"]]}; closed days are absent.',
+    "properties": {day: OPENING_HOURS for day in DAYS},
+}
+
+# What ``listings.public_json`` returns, with the URL of the provider's page.
+LISTING_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "name": {"type": "string"},
+    "organization": {"type": "string"},
+    "description": {"type": "string"},
+    "lat": {"type": "number"},
+    "lon": {"type": "number"},
+    "geocode_precision": {"type": "string", "enum": ["point", "address", "postcode", "city"],
+                          "description": "How the coordinates were found."},
+    "address": _ref("Address"),
+    "phone": {"type": "string", "description": "International format; empty when unknown."},
+    "website": {"type": "string"},
+    "email": {"type": "string"},
+    "npi": {"type": "string", "description": "US National Provider Identifier, or empty."},
+    "services": _strings(),
+    "conditions": _strings(),
+    "insurance": _strings(),
+    "languages": _strings(),
+    "hours": _ref("Hours"),
+    "hours_text": {"type": "string", "example": "Mon-Fri 08:00-18:00"},
+    "timezone": {"type": "string", "example": "America/Chicago"},
+    "telehealth": {"type": "boolean"},
+    "accepting_new_patients": {"type": "boolean"},
+    "last_verified": {"type": "string", "format": "date", "nullable": True},
+    "updated_at": {"type": "string", "format": "date-time"},
+    "source": {"type": "string", "enum": [source.value for source in Source],
+               "description": "Where the listing came from; `demo` listings are fictional."},
+    "url": {"type": "string", "format": "uri", "description": "The provider's page."},
+}
 LISTING_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"},
-        "organization": {"type": "string"}, "description": {"type": "string"},
-        "lat": {"type": "number"}, "lon": {"type": "number"},
-        "geocode_precision": {"type": "string"},
-        "address": {"type": "object"}, "phone": {"type": "string"},
-        "website": {"type": "string"}, "email": {"type": "string"}, "npi": {"type": "string"},
-        "services": {"type": "array", "items": {"type": "string"}},
-        "conditions": {"type": "array", "items": {"type": "string"}},
-        "insurance": {"type": "array", "items": {"type": "string"}},
-        "languages": {"type": "array", "items": {"type": "string"}},
-        "hours": {"type": "object", "description": 'e.g. {"mon": [["08:00", "18:00"]]}'},
-        "hours_text": {"type": "string"}, "timezone": {"type": "string"},
-        "telehealth": {"type": "boolean"}, "accepting_new_patients": {"type": "boolean"},
-        "last_verified": {"type": "string", "format": "date", "nullable": True},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "source": {"type": "string"}, "url": {"type": "string", "format": "uri"},
-    },
+    "required": list(LISTING_PROPERTIES),
+    "properties": LISTING_PROPERTIES,
 }
 
-HIT_SCHEMA = {
-    "allOf": [{"$ref": "#/components/schemas/Listing"}, {"type": "object", "properties": {
-        "distance": {"type": "number"}, "unit": {"type": "string", "enum": ["mi", "km"]},
-        "score": {"type": "number"},
-        "score_components": {"type": "object", "properties": {
-            "text": {"type": "number"}, "distance_decay": {"type": "number"},
-            "distance_km": {"type": "number"}}},
-        "matched_terms": {"type": "array", "items": {"type": "string"}},
-    }}],
-}
-
-SEARCH_SCHEMA = {
+MATCHED_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["origin", "total", "results"],
+    "description": "How one keyword matched this result.",
+    "required": ["term", "as", "kind"],
     "properties": {
-        "origin": {"type": "object", "properties": {
-            "lat": {"type": "number"}, "lon": {"type": "number"}, "label": {"type": "string"},
-            "precision": {"type": "string", "enum": ["point", "address", "postcode", "city"]},
-            "source": {"type": "string"}, "country": {"type": "string"}}},
-        "query": {"type": "object"},
-        "total": {"type": "integer", "description": "Matches within the radius."},
-        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-        "links": {"type": "object", "additionalProperties": {"type": "string"}},
-        "did_you_mean": {"type": "string"},
-        "widened": {"type": "object", "description":
-                    "Present when nothing is within the radius: the nearest matches beyond it."},
-        "suggestion": {"type": "object", "description": "Present when nothing matches at all."},
+        "term": {"type": "string", "description": "The keyword as typed."},
+        "as": {"type": "string", "description": "The indexed words it matched."},
+        "kind": {"type": "string", "enum": ["exact", "synonym", "fuzzy"]},
     },
 }
 
+HIT_PROPERTIES: dict[str, Any] = {
+    **LISTING_PROPERTIES,
+    "distance": {"type": "number", "description": "Geodesic distance in `unit`."},
+    "unit": {"type": "string", "enum": ["mi", "km"]},
+    "score": {"type": "number"},
+    "score_components": {
+        "type": "object",
+        "description": "Why this rank: score = text x distance_decay.",
+        "required": ["text", "distance_decay", "distance_km"],
+        "properties": {"text": {"type": "number"}, "distance_decay": {"type": "number"},
+                       "distance_km": {"type": "number"}},
+    },
+    "matched_terms": _strings("The indexed words or phrases the keywords matched."),
+    "matched": {"type": "array", "items": _ref("MatchedTerm")},
+}
+HIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A listing as a search result, with its distance and the reasons for its rank.",
+    "required": [*LISTING_SCHEMA["required"], "distance", "unit", "score", "score_components",
+                 "matched_terms"],
+    "properties": HIT_PROPERTIES,
+}
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+ORIGIN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Where the search was made from, and how precisely it is known.",
+    "required": ["lat", "lon", "label", "precision", "source", "country"],
+    "properties": {
+        "lat": {"type": "number"}, "lon": {"type": "number"}, "label": {"type": "string"},
+        "precision": {"type": "string", "enum": ["point", "address", "postcode", "city"]},
+        "source": {"type": "string", "description": "The geocoder that found it."},
+        "country": {"type": "string"},
+    },
+}
+
+QUERY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The search as understood, with defaults filled in.",
+    "required": ["q", "radius", "unit", "sort", "limit", "offset"],
+    "properties": {
+        "q": {"type": "string"}, "radius": {"type": "number"},
+        "unit": {"type": "string", "enum": ["mi", "km"]},
+        "sort": {"type": "string", "enum": list(SORTS)},
+        "limit": {"type": "integer"}, "offset": {"type": "integer"},
+    },
+}
+
+WIDENED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Present when nothing is within the radius: the results are then the "
+                   "nearest matches beyond it.",
+    "required": ["radius", "unit", "nearest_distance", "count", "message"],
+    "properties": {
+        "radius": {"type": "number", "description": "The radius that held nothing."},
+        "unit": {"type": "string", "enum": ["mi", "km"]},
+        "nearest_distance": {"type": "number"},
+        "count": {"type": "integer"},
+        "message": {"type": "string"},
+        "search_radius": {"type": "number", "description": "The radius the results came from."},
+        "country": {"type": "string"},
+    },
+}
+
+SUGGESTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Present when nothing matches anywhere: what to drop or change.",
+    "required": ["message", "remove_filters"],
+    "properties": {
+        "message": {"type": "string"},
+        "remove_filters": _strings("Filters that narrowed the search."),
+        "did_you_mean": {"type": "string", "nullable": True},
+    },
+}
+
+RELAXATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A search with fewer filters, and how many it would find.",
+    "required": ["drop", "count", "message"],
+    "properties": {
+        "drop": _strings("The filters this search leaves out."),
+        "count": {"type": "integer"},
+        "message": {"type": "string"},
+        "action": {"type": "string", "description": "A label for a link to that search."},
+        "next_opening": {"type": "string", "format": "date-time", "nullable": True,
+                         "description": "When the first of them opens (dropping open_now)."},
+        "url": {"type": "string"},
+    },
+}
+
+FILTERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The directory's values each text filter matched.",
+    "properties": {"insurance": _strings(), "language": _strings()},
+}
+
+SEARCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["origin", "query", "total", "results", "links"],
+    "properties": {
+        "origin": _ref("Origin"),
+        "query": _ref("Query"),
+        "total": {"type": "integer", "description": "Matches within the radius."},
+        "results": {"type": "array", "items": _ref("Hit")},
+        "links": {
+            "type": "object",
+            "required": ["self"],
+            "properties": {"self": {"type": "string", "format": "uri"},
+                           "next": {"type": "string", "format": "uri"},
+                           "prev": {"type": "string", "format": "uri"}},
+        },
+        "did_you_mean": {"type": "string",
+                         "description": "The keywords with misspellings corrected."},
+        "widened": _ref("Widened"),
+        "suggestion": _ref("Suggestion"),
+        "relaxations": {"type": "array", "items": _ref("Relaxation")},
+        "filters": _ref("Filters"),
+    },
+}
+
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "error"]},
+        "checks": {
+            "type": "object",
+            "required": ["database", "search_backend"],
+            "properties": {"database": {"type": "string"}, "search_backend": {"type": "string"}},
+        },
+    },
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": error_schema(), "ErrorSuggestion": ERROR_SUGGESTION_SCHEMA,
+    "Address": ADDRESS_SCHEMA, "Hours": HOURS_SCHEMA, "Listing": LISTING_SCHEMA,
+    "MatchedTerm": MATCHED_SCHEMA, "Hit": HIT_SCHEMA, "Origin": ORIGIN_SCHEMA,
+    "Query": QUERY_SCHEMA, "Widened": WIDENED_SCHEMA, "Suggestion": SUGGESTION_SCHEMA,
+    "Relaxation": RELAXATION_SCHEMA, "Filters": FILTERS_SCHEMA,
+    "SearchResults": SEARCH_SCHEMA, "Health": HEALTH_SCHEMA,
+}
+
+
+def _integer_header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer"}}
+
+
+HEADERS = {
+    "X-RateLimit-Limit": _integer_header("Requests allowed per period."),
+    "X-RateLimit-Remaining": _integer_header("Requests left in this period."),
+    "X-RateLimit-Reset": _integer_header("When the period ends, in Unix seconds."),
+}
+RETRY_AFTER = {**_integer_header("Seconds to wait before trying again."), "required": True}
+RATE_LIMIT_HEADERS = {name: {"$ref": f"#/components/headers/{name}"} for name in HEADERS}
+
+ERROR_RESPONSES: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Bad input, with a specific error code."),
+    404: ("NotFound", "Nothing at this address."),
+    405: ("MethodNotAllowed", "The path answers other methods only (GET)."),
+    429: ("TooManyRequests", "Rate limited: wait for Retry-After seconds."),
+    500: ("InternalError", "An unexpected error on the server."),
+    503: ("ServiceUnavailable", "A geocoder or the search engine cannot answer now."),
+}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    description = ERROR_RESPONSES[status][1]
+    codes = ", ".join(f"`{code}`" for code in STATUS_ERROR_CODES[status])
+    response: dict[str, Any] = {
+        "description": f"{description} Codes: {codes}.",
+        "content": {"application/json": {"schema": error_schema(STATUS_ERROR_CODES[status])}},
+    }
+    if status == 429:
+        response["headers"] = {**RATE_LIMIT_HEADERS, "Retry-After": RETRY_AFTER}
+    return response
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    """Return an operation's responses: ``ok`` for 200, then the shared error responses."""
+    responses = {"200": ok}
+    for status in errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
+    return responses
+
+
+def _json(description: str, schema: str, headers: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description,
+                                "content": {"application/json": {"schema": _ref(schema)}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+# The errors any request may meet: another method, the rate limit, a server failure.
+COMMON_ERRORS = (405, 429, 500)
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI 3 document."""
-    spec = APISpec(title="finder API", version="1", openapi_version="3.0.3",
+    spec = APISpec(title="finder API", version="1", openapi_version=OPENAPI_VERSION,
                    info={"description": "Find physical therapists who offer dry needling."})
-    spec.components.schema("Error", ERROR_SCHEMA)
-    spec.components.schema("Listing", LISTING_SCHEMA)
-    spec.components.schema("Hit", HIT_SCHEMA)
-    spec.components.schema("SearchResults", SEARCH_SCHEMA)
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
+    for name, header in HEADERS.items():
+        spec.components.header(name, header)
+    for status, (name, _) in ERROR_RESPONSES.items():
+        spec.components.response(name, _error_response(status))
+    search_headers = {
+        **RATE_LIMIT_HEADERS,
+        "X-Total-Count": {"description": "Matches within the radius (as `total`).",
+                          "schema": {"type": "integer"}},
+        "Link": {"description": "RFC 8288 links: self, next and prev pages.",
+                 "schema": {"type": "string"}},
+    }
     spec.path("/api/v1/search", operations={"get": {
         "summary": "Search providers near a place",
         "operationId": "search",
         "parameters": SEARCH_PARAMETERS,
-        "responses": {
-            "200": {"description": "Ranked results", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/SearchResults"}}}},
-            "400": _error("Bad input, with a specific error code"),
-            "429": _error("Rate limited"),
-        },
+        "responses": _responses(
+            _json("Ranked results. When nothing is within the radius, `total` is 0 and "
+                  "`widened` or `suggestion` says what to do.", "SearchResults", search_headers),
+            400, *COMMON_ERRORS, 503),
     }})
     spec.path("/api/v1/listings/{location_id}", operations={"get": {
         "summary": "One published listing",
         "operationId": "getListing",
         "parameters": [{"name": "location_id", "in": "path", "required": True,
-                        "schema": {"type": "integer"}}],
-        "responses": {
-            "200": {"description": "The listing", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Listing"}}}},
-            "404": _error("No published listing with that id"),
-        },
+                        "schema": {"type": "integer", "minimum": 1}}],
+        "responses": _responses(_json("The listing", "Listing", RATE_LIMIT_HEADERS),
+                                404, *COMMON_ERRORS, 503),
     }})
+    spec.path("/api/v1/openapi.json", operations={"get": {
+        "summary": "This document",
+        "operationId": "openapi",
+        "responses": _responses({"description": "The OpenAPI document", "content": {
+            "application/json": {"schema": {"type": "object"}}}}, *COMMON_ERRORS),
+    }})
+    unhealthy = _json("The database does not answer", "Health")
     spec.path("/healthz", operations={"get": {
         "summary": "Health of the database and the search index",
         "operationId": "health",
-        "responses": {"200": {"description": "Healthy"}, "503": {"description": "Unhealthy"}},
+        "responses": {**_responses(_json("Healthy", "Health"), *COMMON_ERRORS),
+                      "503": unhealthy},
     }})
     document: dict[str, Any] = spec.to_dict()
     return document
