@@ -33,6 +33,16 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+def content_security_policy(tile_url: str = "") -> str:
+    """Return the policy, letting images come from the map tile server when one is set."""
+    if not tile_url:
+        return CONTENT_SECURITY_POLICY
+    scheme, rest = tile_url.split("://", 1)
+    host = rest.split("/", 1)[0]
+    return CONTENT_SECURITY_POLICY.replace("img-src 'self' data:",
+                                           f"img-src 'self' data: {scheme}://{host}")
+
+
 # A Redis that stops answering must not hold requests up: give up quickly and serve them
 # uncounted. (redis-py waits forever by default; timeouts in the URL take precedence.)
 REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
@@ -93,11 +103,12 @@ def init_app(app: Flask) -> None:
     rate_limits = RateLimits(app.config["RATE_LIMIT"], app.config["RATE_LIMIT_STORAGE"])
     app.extensions["finder.rate_limits"] = rate_limits
     app.before_request(rate_limits.hit)
+    policy = content_security_policy(app.config["MAP_TILE_URL"])
 
     @app.after_request
     def _headers(response: Response) -> Response:
         rate_limits.add_headers(response)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "geolocation=(self)")

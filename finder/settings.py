@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,39 @@ def _rate_limit_storage(value: str) -> str:
     return value.strip()
 
 
+def _tile_url(value: str) -> str:
+    clean = value.strip()
+    if clean:
+        if not clean.startswith(("https://", "http://")) or "/" not in clean.split("://", 1)[1]:
+            raise ValueError("must be an http(s) URL like https://tile.example.org/{z}/{x}/{y}.png")
+        fields = _placeholders(clean)
+        if fields != {"z", "x", "y"}:
+            raise ValueError("must hold exactly the placeholders {z}, {x} and {y}")
+    return clean
+
+
+DIRECTIONS_PLACEHOLDERS = frozenset({"lat", "lon", "to", "from_lat", "from_lon", "from"})
+
+
+def _directions_url(value: str) -> str:
+    clean = value.strip()
+    if not clean.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    unknown = _placeholders(clean) - DIRECTIONS_PLACEHOLDERS
+    if unknown:
+        raise ValueError(f"has unknown placeholders: {', '.join(sorted(unknown))}; allowed are "
+                         f"{', '.join(sorted(DIRECTIONS_PLACEHOLDERS))}")
+    return clean
+
+
+def _placeholders(template: str) -> set[str]:
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(template)
+                if field is not None}
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL template ({exc})") from None
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -130,6 +164,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DECAY_SCALE_MI", 10.0,
             "Distance in miles beyond the offset at which `sort=best` halves a score.",
             _positive_float),
+    Setting("MAP_TILE_URL", "",
+            "Optional map tile URL template with `{z}`, `{x}` and `{y}` (Web Mercator, 256 px), "
+            "e.g. `https://tile.example.org/{z}/{x}/{y}.png`; when set, maps draw these tiles "
+            "behind the pins and the Content-Security-Policy allows that host for images. "
+            "Empty (the default): maps are drawn without a basemap and request nothing from "
+            "another host.", _tile_url),
+    Setting("MAP_TILE_ATTRIBUTION", "",
+            "Credit shown under maps drawn with FINDER_MAP_TILE_URL, as the tile provider "
+            "requires (e.g. `© OpenStreetMap contributors`).", _text),
+    Setting("DIRECTIONS_URL",
+            "https://www.openstreetmap.org/directions?route={from}%3B{lat}%2C{lon}",
+            "URL template of the \"Directions\" link on results and profiles. Placeholders: "
+            "`{lat}`, `{lon}` (the provider), `{to}` (`lat,lon` of the provider), "
+            "`{from_lat}`, `{from_lon}`, `{from}` (`lat,lon` of the search origin; empty when "
+            "there is none, as on a profile opened directly). Commas in `{to}` and `{from}` "
+            "are written `%2C`.", _directions_url),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

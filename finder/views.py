@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import partial
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from . import geo
+from . import geo, maps
 from .api import run_search
 from .db import get_session
 from .errors import FinderError
@@ -25,7 +26,8 @@ SUGGESTED_KEYWORDS = ("dry needling", "low back pain", "sciatica", "neck pain", 
 @bp.app_context_processor
 def _helpers() -> dict[str, object]:
     return {"address_lines": address_lines, "format_hours": format_hours, "is_open": is_open,
-            "now": datetime.now(UTC)}
+            "now": datetime.now(UTC),
+            "directions_url": partial(maps.directions_url, current_app.config["DIRECTIONS_URL"])}
 
 
 @bp.get("/")
@@ -64,7 +66,9 @@ def search() -> tuple[str, int]:
                            sort_links={
                                sort: url_for(".search", **params.query_args(sort=sort, offset=0))
                                for sort in ("best", "distance", "relevance")},
-                           default_country=current_app.config["DEFAULT_COUNTRY"]), 200
+                           default_country=current_app.config["DEFAULT_COUNTRY"],
+                           map_data=maps.for_results(outcome, current_app.config["MAP_TILE_URL"])
+                           ), 200
 
 
 @bp.get("/providers/<int:location_id>")
@@ -74,4 +78,7 @@ def provider(location_id: int) -> str:
     back = request.args.get("back", "")
     if not back.startswith("/search?"):
         back = ""  # only ever link back to our own search page
-    return render_template("provider.html", location=location, back=back)
+    origin = maps.origin_from_args(request.args)  # where the searcher came from, if known
+    return render_template("provider.html", location=location, back=back, origin=origin,
+                           map_data=maps.for_provider(location, origin,
+                                                      current_app.config["MAP_TILE_URL"]))
