@@ -21,13 +21,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
 
-    from . import api, http_errors, security, views
+    from . import api, demo, http_errors, places, security, transfer, views
 
     db.init_app(app)
     geocode.init_app(app)
     search.init_app(app)
     security.init_app(app)
     http_errors.init_app(app)
+    transfer.init_app(app)
+    demo.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(places.bp)
     return app
