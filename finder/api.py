@@ -14,6 +14,7 @@ from .geocode import get_geocoder
 from .listings import get_published, public_json
 from .openapi import openapi_document
 from .search import get_backend
+from .search.keywords import directory_values
 from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
 from .search.service import Hit, SearchOutcome, search
@@ -32,7 +33,7 @@ def run_search(args: Any) -> SearchOutcome:
     params = parse_params(args)
     return search(get_backend(), get_geocoder(), params,
                   default_country=current_app.config["DEFAULT_COUNTRY"],
-                  decay=decay_from_config())
+                  decay=decay_from_config(), values=directory_values().get)
 
 
 def provider_url_prefix() -> str:
@@ -54,6 +55,8 @@ def hit_json(hit: Hit, unit: str, url_prefix: str) -> dict[str, Any]:
             "distance_km": round(ranked.distance_km, 3),
         },
         "matched_terms": ranked.matched_terms,
+        "matched": [{"term": term, "as": found, "kind": kind}
+                    for term, found, kind in ranked.matched],
     }
 
 
@@ -76,7 +79,19 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
         body["widened"] = outcome.widened
     if outcome.suggestion:
         body["suggestion"] = outcome.suggestion
+    if outcome.relaxations:
+        base = url_for("api.search_listings", _external=True)
+        body["relaxations"] = [
+            {**offer, "url": f"{base}?{urlencode(relaxed_args(params, offer['drop']))}"}
+            for offer in outcome.relaxations]
+    if outcome.filters:
+        body["filters"] = outcome.filters
     return body
+
+
+def relaxed_args(params: SearchParams, drop: list[str]) -> dict[str, Any]:
+    """Return a search's arguments without the named filters, from its first page."""
+    return params.query_args(offset=0, **{name: SearchParams().__dict__[name] for name in drop})
 
 
 def _links(params: SearchParams, outcome: SearchOutcome) -> dict[str, str]:

@@ -9,11 +9,14 @@ class FinderError(Exception):
     code = "finder_error"
     status = 500
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 suggestions: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        # What the user probably meant, each a set of search arguments and a label.
+        self.suggestions = suggestions or []
 
 
 class ConfigError(FinderError):

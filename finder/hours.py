@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,3 +105,97 @@ def is_open(hours: dict[str, Any], timezone: str, at: datetime) -> bool:
         return False
     now = local.strftime("%H:%M")
     return any(opens <= now < closes for opens, closes in hours.get(DAYS[local.weekday()], []))
+
+
+# Countries whose people read times on a 12-hour clock ("8 AM"); elsewhere "08:00".
+TWELVE_HOUR_COUNTRIES = frozenset({"US", "CA", "AU", "NZ", "PH", "IN", "PK", "EG", "SA"})
+WEEKDAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                "Saturday", "Sunday"), strict=True))
+
+
+def clock(hhmm: str, country: str) -> str:
+    """Return a time of day as the country reads it: "8 AM", "6:30 PM" or "08:00"."""
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    if country not in TWELVE_HOUR_COUNTRIES:
+        return hhmm
+    if hour in (0, 24) and not minute:
+        return "midnight"
+    if hour == 12 and not minute:
+        return "noon"
+    suffix = "AM" if hour % 24 < 12 else "PM"
+    shown = hour % 12 or 12
+    return f"{shown} {suffix}" if not minute else f"{shown}:{minute:02d} {suffix}"
+
+
+def week(hours: dict[str, Any], country: str) -> list[tuple[str, str]]:
+    """Return (day, times) for all seven days, runs of equal days merged, closed ones said."""
+    rows: list[tuple[str, str]] = []
+    run: list[str] = []
+    for day in [*DAYS, None]:
+        if run and (day is None or hours.get(day, []) != hours.get(run[0], [])):
+            spans = hours.get(run[0], [])
+            label = DAY_NAMES[run[0]] if len(run) == 1 else (
+                f"{DAY_NAMES[run[0]]}–{DAY_NAMES[run[-1]]}")
+            times = ", ".join(f"{clock(a, country)}–{clock(b, country)}" for a, b in spans)
+            rows.append((label, times or "Closed"))
+            run = []
+        if day is not None:
+            run.append(day)
+    return rows
+
+
+def _local(timezone: str, at: datetime) -> datetime | None:
+    try:
+        return at.astimezone(ZoneInfo(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def next_opening(hours: dict[str, Any], timezone: str, at: datetime) -> datetime | None:
+    """Return when the location next opens after ``at`` (local time), or None if never."""
+    local = _local(timezone, at)
+    if local is None:
+        return None
+    for ahead in range(8):
+        day = local + timedelta(days=ahead)
+        for opens, _closes in hours.get(DAYS[day.weekday()], []):
+            hour, minute = (int(part) for part in opens.split(":"))
+            start = day.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
+            if start > local:
+                return start
+    return None
+
+
+def closing_time(hours: dict[str, Any], timezone: str, at: datetime) -> str | None:
+    """Return the "HH:MM" at which the location closes if it is open at ``at``."""
+    local = _local(timezone, at)
+    if local is None:
+        return None
+    now = local.strftime("%H:%M")
+    for opens, closes in hours.get(DAYS[local.weekday()], []):
+        if opens <= now < closes:
+            return str(closes)
+    return None
+
+
+def when(moment: datetime, at: datetime) -> str:
+    """Say a local moment relative to ``at``: "today", "tomorrow" or the weekday's name."""
+    days = (moment.date() - at.astimezone(moment.tzinfo).date()).days
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "tomorrow"
+    return WEEKDAY_NAMES[DAYS[moment.weekday()]]
+
+
+def status(hours: dict[str, Any], timezone: str, country: str, at: datetime) -> str:
+    """Return "Open now until 6 PM", "Opens tomorrow at 8 AM" or "" when no hours are known."""
+    if not hours:
+        return ""
+    closes = closing_time(hours, timezone, at)
+    if closes is not None:
+        return f"Open now until {clock(closes, country)}"
+    opening = next_opening(hours, timezone, at)
+    if opening is None:
+        return "Closed"
+    return f"Closed now · opens {when(opening, at)} at {clock(opening.strftime('%H:%M'), country)}"

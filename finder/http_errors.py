@@ -15,17 +15,22 @@ def wants_json() -> bool:
     return request.path.startswith(("/api/", "/healthz"))
 
 
-def error_response(status: int, code: str, message: str) -> tuple[Response | str, int]:
+def error_response(status: int, code: str, message: str,
+                   suggestions: list[dict[str, str]] | None = None
+                   ) -> tuple[Response | str, int]:
     """Return the JSON error body of the API, or the HTML error page."""
     if wants_json():
-        return jsonify({"error": {"code": code, "message": message}}), status
+        error: dict[str, object] = {"code": code, "message": message}
+        if suggestions:
+            error["suggestions"] = suggestions
+        return jsonify({"error": error}), status
     return render_template("error.html", status=status, code=code, message=message), status
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(FinderError)
     def _finder_error(exc: FinderError) -> tuple[Response | str, int]:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.suggestions)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response | str, int]:

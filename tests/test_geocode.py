@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask.testing import FlaskClient
 from geopy.distance import geodesic
 
 from finder.errors import (
@@ -397,3 +398,38 @@ def test_chain_with_gazetteer_first_answers_offline(gazetteer: Gazetteer) -> Non
     assert chain.postcode("78701", "US").source == "gazetteer"
     assert chain.postcode("00000", "US").source == "online"
     assert [call[1] for call in online.calls] == ["00000"]
+
+
+@pytest.mark.parametrize(("typed", "country", "label"), [
+    ("M5V 2T6", "CA", "M5V 2T6 in Canada"),
+    ("SW1A 1AA", "GB", "SW1A 1AA in United Kingdom"),
+    ("2000", "AU", "2000 in Australia"),
+])
+def test_another_countrys_postcode_is_recognised_and_offered(
+        client: FlaskClient, typed: str, country: str, label: str) -> None:
+    response = client.get("/api/v1/search", query_string={"postcode": typed})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_postcode"
+    assert error["message"].startswith(f"'{typed}' is not a US ZIP code")  # as typed
+    assert [(s["country"], s["postcode"], s["label"]) for s in error["suggestions"]] == [
+        (country, typed, label)]
+    again = client.get("/api/v1/search", query_string={"postcode": typed, "country": country})
+    assert again.status_code == 200
+
+
+@pytest.mark.parametrize(("field", "typed"), [("city", "Austn, TX"), ("postcode", "Austn, TX"),
+                                              ("city", "austn")])
+def test_a_misspelt_city_gets_a_suggestion(client: FlaskClient, field: str,
+                                           typed: str) -> None:
+    response = client.get("/api/v1/search", query_string={field: typed})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert typed in error["message"]
+    assert error["suggestions"][0] == {"city": "Austin, TX", "country": "US",
+                                       "label": "Austin, TX"}
+
+
+def test_an_unknown_zip_of_the_right_shape_offers_nothing(client: FlaskClient) -> None:
+    error = client.get("/api/v1/search?postcode=00000").get_json()["error"]
+    assert error["code"] == "unknown_postcode" and "suggestions" not in error

@@ -8,6 +8,7 @@ postcode is only ever looked up in the country it was asked for.
 from __future__ import annotations
 
 import csv
+import difflib
 import multiprocessing
 import re
 import statistics
@@ -32,6 +33,17 @@ from ..resources import resource_dir
 from . import Place
 
 SOURCE = "gazetteer"
+# Countries offered when a postcode has another country's shape, in this order.
+SUGGESTED_COUNTRIES = ("US", "CA", "GB", "AU", "NZ", "IE")
+_SHAPES = {
+    "US": re.compile(r"^\d{5}(?:[-\s]?\d{4})?$"),
+    "CA": re.compile(r"^[A-Z]\d[A-Z](?:\s*\d[A-Z]\d)?$"),
+    "GB": re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?(?:\s*\d[A-Z]{2})?$"),
+    "AU": re.compile(r"^\d{4}$"),
+    "NZ": re.compile(r"^\d{4}$"),
+    "IE": re.compile(r"^[A-Z]\d[\dW](?:\s*[A-Z\d]{4})?$"),
+}
+CITY_SUGGESTIONS = 3
 _US_ZIP = re.compile(r"^(\d{5})(?:[-\s]?\d{4})?$")
 _CA_POSTCODE = re.compile(
     r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])(?:\s*\d[ABCEGHJ-NPRSTV-Z]\d)?$"
@@ -137,7 +149,13 @@ class Gazetteer:
             raise InvalidPostcode("Enter a postcode.")
         entries = self._country(country)
         entry = None
-        for key in _candidate_keys(raw, country):
+        try:
+            keys = _candidate_keys(raw, country)
+        except InvalidPostcode as exc:
+            exc.message = exc.message.replace(repr(raw), repr(code.strip()))
+            exc.suggestions = self.other_countries(code, country)
+            raise
+        for key in keys:
             entry = entries.get(key)
             if entry is not None:
                 break
@@ -154,6 +172,22 @@ class Gazetteer:
             timezone=entry.timezone or timezone_at(entry.lat, entry.lon),
         )
 
+    def other_countries(self, code: str, country: str) -> list[dict[str, str]]:
+        """Return the other countries where a postcode of this shape exists, as suggestions."""
+        raw = code.strip().upper()
+        found = []
+        for other in SUGGESTED_COUNTRIES:
+            if other == country or not _SHAPES[other].match(raw):
+                continue
+            try:
+                place = self.postcode(raw, other)
+            except GeocodingError:
+                continue
+            found.append({"postcode": code.strip(), "country": other,
+                          "label": f"{code.strip()} in {country_names()[other]}",
+                          "place": place.label})
+        return found
+
     # -- cities ------------------------------------------------------------------------------
 
     def city(self, name: str, country: str) -> Place:
@@ -168,7 +202,8 @@ class Gazetteer:
             matches = _locality_matches(self._country(country), city, region)
         if not matches:
             where = f"{city}, {region}" if region else city
-            raise UnknownCity(f"City {where!r} was not found in {country_names()[country]}.")
+            raise UnknownCity(f"City {where!r} was not found in {country_names()[country]}.",
+                              suggestions=self._similar_cities(city, region, country))
         lat = statistics.fmean(e.lat for e in matches)
         lon = statistics.fmean(e.lon for e in matches)
         first = matches[0]
@@ -179,6 +214,30 @@ class Gazetteer:
             city=label_city, region=first.region,
             timezone=first.timezone or timezone_at(lat, lon),
         )
+
+    def _similar_cities(self, city: str, region: str, country: str) -> list[dict[str, str]]:
+        """Return the known cities spelt most like ``city`` (in its region when one is given),
+        the closest spellings first and, among equals, the places with most postcodes."""
+        wanted = city.casefold()
+        weights: dict[tuple[str, str], int] = defaultdict(int)
+        if country == "US":
+            state = us_state_codes().get(region.upper(), region.upper())
+            for (name, code), zips in self._us_cities.items():
+                if not state or code == state:
+                    weights[(name.title(), code)] += len(zips)
+        else:
+            for entry in self._country(country).values():
+                if entry.city and (not region or entry.region.casefold() == region.casefold()):
+                    weights[(entry.city, entry.region)] += 1
+        scored = []
+        for (name, code), weight in weights.items():
+            # Same first letter: typos rarely change it, and it keeps the comparison small.
+            if name[:1].casefold() == wanted[:1]:
+                ratio = difflib.SequenceMatcher(None, wanted, name.casefold()).ratio()
+                if ratio >= 0.8:
+                    scored.append((-round(ratio, 2), -weight, f"{name}, {code}" if code else name))
+        return [{"city": label, "country": country, "label": label}
+                for *_, label in sorted(scored)[:CITY_SUGGESTIONS]]
 
     def _us_city(self, city: str, state: str) -> list[_Entry]:
         if state:

@@ -24,8 +24,9 @@ from .query import Concept
 class Filters:
     telehealth: bool | None = None
     accepting_new_patients: bool | None = None
-    insurance: str | None = None
-    language: str | None = None
+    # Folded names (see ``keywords``): a listing holding any of them passes; () passes none.
+    insurance: tuple[str, ...] | None = None
+    language: tuple[str, ...] | None = None
     open_at: datetime | None = None  # "open now" as an aware datetime
 
 
@@ -37,6 +38,7 @@ class MatchQuery:
     concepts: list[Concept] = field(default_factory=list)
     filters: Filters = Filters()
     nearest: int | None = None  # with no radius: only the nearest this many matter
+    correct: bool = True  # add spelling corrections to words no listing holds
 
 
 @dataclass
@@ -61,6 +63,14 @@ class Matches:
         terms = [concept.alternatives[int(self.best[i, position])].text
                  for i, concept in enumerate(self.concepts)]
         return list(dict.fromkeys(terms))
+
+    def matched(self, position: int) -> list[tuple[str, str, str]]:
+        """Return (keyword as typed, term found, exact|synonym|fuzzy) for one candidate."""
+        found = []
+        for i, concept in enumerate(self.concepts):
+            alternative = concept.alternatives[int(self.best[i, position])]
+            found.append((concept.text, alternative.text, alternative.kind))
+        return found
 
 
 class SearchBackend(Protocol):
@@ -116,6 +126,9 @@ def init_app(app: Flask) -> None:
             f"FINDER_SEARCH_BACKEND={name!r} is not available; choose from {', '.join(REGISTRY)}"
         )
     app.extensions["finder.search"] = REGISTRY[name](app)
+    from . import keywords
+
+    keywords.init_app(app)
 
 
 def get_backend(app: Flask | None = None) -> SearchBackend:

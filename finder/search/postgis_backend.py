@@ -143,11 +143,11 @@ class _Query:
             if wanted is not None:
                 self.where.append(f"{name} = :{name}")
                 self.params[name] = wanted
-        for name, column, keyword in (("insurance", "insurance", filters.insurance),
+        for name, column, names in (("insurance", "insurance", filters.insurance),
                                       ("language", "languages", filters.language)):
-            if keyword:
-                self.where.append(f":{name} = ANY({column})")
-                self.params[name] = normalize_keyword(keyword)
+            if names is not None:
+                self.where.append(f"{column} && CAST(:{name} AS text[])")
+                self.params[name] = list(names)
         self.open_at = filters.open_at
 
     def select(self, radius_km: float | None, nearest: int | None = None) -> sa.TextClause:
@@ -217,7 +217,8 @@ class PostgisBackend:
                 # The primary is down: a replica still answers, from what it has replayed.
                 logger.warning("could not apply listing changes", exc_info=True)
         with _translated(), self._read_engine.connect() as connection:
-            concepts, corrections = self._correct(connection, request.concepts)
+            concepts, corrections = (self._correct(connection, request.concepts)
+                                    if request.correct else (request.concepts, {}))
             query = _Query(request, concepts)
             radius_km = request.radius_km
             rows: Sequence[sa.Row[Any]] = []

@@ -25,7 +25,7 @@ from whoosh.reading import IndexReader
 from .. import geo
 from ..hours import is_open
 from . import Filters, MatchQuery
-from .documents import ACCEPTING, META_ID, TELEHEALTH, normalize_keyword
+from .documents import ACCEPTING, META_ID, TELEHEALTH
 from .query import Concept
 from .ranking import FIELD_CLASSES, KIND_FACTORS
 
@@ -308,10 +308,12 @@ def _filter(data: SegmentData, reader: IndexReader, rows: np.ndarray,
                         (filters.accepting_new_patients, ACCEPTING)):
         if wanted is not None:
             keep &= ((data.flags[rows] & bit) != 0) == wanted
-    if filters.insurance:
-        keep &= data.has(reader, "insurance", normalize_keyword(filters.insurance), rows)
-    if filters.language:
-        keep &= data.has(reader, "language", normalize_keyword(filters.language), rows)
+    for field, names in (("insurance", filters.insurance), ("language", filters.language)):
+        if names is not None:
+            held = np.zeros(len(rows), dtype=bool)
+            for name in names:
+                held |= data.has(reader, field, name, rows)
+            keep &= held
     if filters.open_at is not None:
         for position in np.flatnonzero(keep):
             hours, timezone = data.hours(reader, int(rows[position]))

@@ -203,7 +203,8 @@ class WhooshBackend:
         if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
             self.catch_up(limit=BATCH)
         snapshot = self._current()
-        concepts, corrections = self._correct(snapshot, request.concepts)
+        concepts, corrections = (self._correct(snapshot, request.concepts) if request.correct
+                                else (request.concepts, {}))
         parts = [match_segment(data, reader, alive, request, concepts)
                  for data, reader, alive in snapshot.segments]
         if not parts:

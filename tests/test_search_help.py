@@ -1,0 +1,164 @@
+"""What a search says when nothing is near, a filter is typed loosely or a word is mistyped,
+on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from finder.hours import DAY_NAMES, DAYS
+from tests.conftest import AUSTIN, load, near, row, search
+
+DALLAS = (32.7767, -96.7970)  # about 180 mi from Austin
+SEATTLE = (47.6062, -122.3321)  # about 1,800 mi from Austin
+
+
+@pytest.fixture
+def app(any_database_app: Flask) -> Flask:
+    return any_database_app
+
+
+def tomorrow_in_austin() -> str:
+    """Return tomorrow's day name in Austin's timezone ("Tue")."""
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/Chicago")) + timedelta(days=1)
+    return DAY_NAMES[DAYS[local.weekday()]]
+
+
+@pytest.fixture
+def directory(app: Flask) -> Flask:
+    report = load(app, [
+        row("dn", "Needle Point PT", near(AUSTIN, 0.5), services="Dry needling",
+            insurance="Blue Cross Blue Shield; Aetna", languages="English; Spanish",
+            hours=f"{tomorrow_in_austin()} 08:00-17:00"),
+        row("ims", "Lakeside Rehab", near(AUSTIN, 2.0, 180),
+            services="Intramuscular stimulation", conditions="Sciatica",
+            insurance="UnitedHealthcare",
+            hours=f"{tomorrow_in_austin()} 09:30-12:00"),
+        row("dallas", "Dallas Shockwave", DALLAS, city="Dallas", postcode="75201",
+            services="Shockwave therapy"),
+        row("toronto", "Toronto Cupping", None, postcode="M5V 1A1", country="CA",
+            city="Toronto", region="ON", services="Cupping; Shockwave therapy"),
+        row("seattle", "Seattle Vestibular", SEATTLE, city="Seattle", region="WA",
+            postcode="98101", services="Vestibular therapy"),
+    ])
+    assert report.rejected == []
+    return app
+
+
+def names(body: dict[str, Any]) -> list[str]:
+    return [hit["name"] for hit in body["results"]]
+
+
+def test_widening_offers_a_radius_that_finds_the_nearest(directory: Flask,
+                                                         client: FlaskClient) -> None:
+    body = search(client, postcode="78701", q="shockwave", radius="25")
+    assert body["total"] == 0 and names(body) == ["Dallas Shockwave"]
+    widened = body["widened"]
+    assert widened["country"] == "US"
+    assert widened["search_radius"] >= widened["nearest_distance"]
+    again = search(client, postcode="78701", q="shockwave", radius=widened["search_radius"])
+    assert again["total"] >= 1 and "widened" not in again
+
+
+def test_widening_never_leaves_the_searched_country(directory: Flask,
+                                                    client: FlaskClient) -> None:
+    body = search(client, postcode="78701", q="cupping")
+    assert body["results"] == [] and "widened" not in body
+    assert body["suggestion"]["message"].startswith("No provider within 250 mi")
+
+
+def test_widening_never_lists_clinics_beyond_the_largest_radius(directory: Flask,
+                                                               client: FlaskClient) -> None:
+    body = search(client, postcode="78701", q="vestibular")
+    assert body["results"] == [] and "widened" not in body
+    assert "250 mi" in body["suggestion"]["message"]
+
+
+def test_open_now_says_when_the_first_opens_and_offers_to_drop_it(
+        directory: Flask, client: FlaskClient) -> None:
+    body = search(client, postcode="78701", q="dry needling", open_now="true")
+    assert body["total"] == 0 and body["results"] == [] and "widened" not in body
+    [offer] = body["relaxations"]
+    assert offer["drop"] == ["open_now"] and offer["count"] == 2
+    assert offer["message"] == ("No provider is open now within 25 mi. 2 providers are open "
+                                "at other times; the first opens tomorrow at 8 AM.")
+    opening = datetime.fromisoformat(offer["next_opening"])
+    assert (opening.hour, opening.minute) == (8, 0)
+    followed = client.get(offer["url"]).get_json()
+    assert followed["total"] == 2
+
+
+@pytest.mark.parametrize(("params", "drop", "message"), [
+    ({"insurance": "Cigna"}, "insurance",
+     "No provider within 25 mi lists “Cigna” insurance. 2 providers nearby take other "
+     "insurance."),
+    ({"language": "Korean"}, "language",
+     "No provider within 25 mi lists Korean among their languages. 2 providers nearby speak "
+     "other languages."),
+    ({"q": "vestibular"}, "q", "No provider within 25 mi matches “vestibular”. 2 providers "
+     "are nearby."),
+])
+def test_the_filter_that_emptied_the_page_is_named(directory: Flask, client: FlaskClient,
+                                                   params: dict[str, str], drop: str,
+                                                   message: str) -> None:
+    body = search(client, postcode="78701", **params)
+    assert body["total"] == 0
+    assert [(o["drop"], o["message"]) for o in body["relaxations"]] == [([drop], message)]
+
+
+@pytest.mark.parametrize(("asked", "found"), [
+    ("BCBS", ["Needle Point PT"]),
+    ("Blue Cross", ["Needle Point PT"]),
+    ("blue cross blue shield", ["Needle Point PT"]),
+    ("aetn", ["Needle Point PT"]),
+    ("Aetna PPO", ["Needle Point PT"]),
+    ("UHC", ["Lakeside Rehab"]),
+    ("united", ["Lakeside Rehab"]),
+])
+def test_insurance_matches_the_way_people_type_it(directory: Flask, client: FlaskClient,
+                                                  asked: str, found: list[str]) -> None:
+    body = search(client, postcode="78701", insurance=asked)
+    assert names(body) == found
+
+
+@pytest.mark.parametrize("asked", ["Español", "espanol", "SPANISH", "span"])
+def test_language_matches_the_way_people_type_it(directory: Flask, client: FlaskClient,
+                                                 asked: str) -> None:
+    body = search(client, postcode="78701", language=asked)
+    assert names(body) == ["Needle Point PT"]
+    assert body["filters"] == {"language": ["Spanish"]}
+
+
+def test_a_single_letter_is_not_a_filter_for_everything(directory: Flask,
+                                                        client: FlaskClient) -> None:
+    assert search(client, postcode="78701", insurance="a")["total"] == 0
+
+
+def test_a_corrected_query_keeps_its_synonyms(directory: Flask, client: FlaskClient) -> None:
+    right = search(client, postcode="78701", q="dry needling")
+    typo = search(client, postcode="78701", q="dry neeedling")
+    assert typo["did_you_mean"] == "dry needling"
+    assert names(typo) == names(right) == ["Needle Point PT", "Lakeside Rehab"]
+    assert typo["total"] == right["total"]
+
+
+def test_markup_is_never_corrected_into_words(directory: Flask, client: FlaskClient) -> None:
+    assert search(client, postcode="78701", q="sciatcia")["did_you_mean"] == "sciatica"
+    # Inside markup the same word is text, searched as typed.
+    body = search(client, postcode="78701", q="<script>sciatcia</script>")
+    assert "did_you_mean" not in body and body["total"] == 0
+
+
+def test_matched_says_what_was_asked_and_how_it_was_found(directory: Flask,
+                                                          client: FlaskClient) -> None:
+    body = search(client, postcode="78701", q="dry needling")
+    by_name = {hit["name"]: hit["matched"] for hit in body["results"]}
+    assert by_name["Needle Point PT"] == [
+        {"term": "dry needling", "as": "dry needling", "kind": "exact"}]
+    assert by_name["Lakeside Rehab"] == [
+        {"term": "dry needling", "as": "intramuscular stimulation", "kind": "synonym"}]
