@@ -18,7 +18,7 @@ from .db import get_database, session_scope
 from .errors import FinderError
 from .geocode import get_geocoder
 from .importer import import_csv, read_rows
-from .models import Location
+from .models import Location, Source
 from .search import MatchQuery, get_backend
 
 MAX_REPORTED = 50
@@ -50,7 +50,10 @@ def init_command() -> None:
               show_default=True, help="Format of FILE.")
 @click.option("--commit-every", type=click.IntRange(1), default=1000, show_default=True,
               help="Rows per database transaction.")
-def import_command(file: Path, file_format: str, commit_every: int) -> None:
+@click.option("--source", type=click.Choice([source.value for source in Source]),
+              default=Source.IMPORT.value, hidden=True,
+              help="Where new listings come from (`finder demo` loads `demo` listings).")
+def import_command(file: Path, file_format: str, commit_every: int, source: str) -> None:
     """Import listings from FILE; rows are matched on external_id, so reruns are safe."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     text = _decode(file)
@@ -67,7 +70,8 @@ def import_command(file: Path, file_format: str, commit_every: int) -> None:
             report = import_csv(session, get_geocoder(app),
                                 read_rows(io.StringIO(text, newline="")),
                                 default_country=app.config["DEFAULT_COUNTRY"],
-                                commit_every=commit_every, on_batch=committed)
+                                commit_every=commit_every, on_batch=committed,
+                                source=Source(source))
         except FinderError as exc:
             raise _fail(exc) from exc
     indexed = get_backend().catch_up()
@@ -205,7 +209,8 @@ def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: 
         path = Path(app.config["DATA_DIR"]) / "demo-listings.csv"
         with open(path, "w", encoding="utf-8", newline="") as handle:
             ctx.invoke(generate_command, count=count, seed=1, output=handle)
-        ctx.invoke(import_command, file=path, file_format="csv", commit_every=1000)
+        ctx.invoke(import_command, file=path, file_format="csv", commit_every=1000,
+                   source=Source.DEMO.value)
     else:
         click.echo(f"demo directory already loaded ({existing} listings)")
     if not no_serve:

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from functools import cache
 from typing import IO
 
-import phonenumbers
 from countrystatecity_postal_codes.loaders import DataLoader
 
 from .geocode.gazetteer import us_zip_rows
@@ -89,20 +88,79 @@ def _postcodes(country: str) -> list[tuple[str, float, float, str, str]]:
     return sorted(rows)
 
 
-def _phone(rng: random.Random, country: str) -> str:
-    prefixes = {"US": "+1", "CA": "+1", "GB": "+44", "AU": "+61", "NZ": "+64"}
-    for _ in range(200):
-        digits = {"US": 10, "CA": 10, "GB": 10, "AU": 9, "NZ": 8}[country]
-        if country == "CA":
-            national = rng.choice(["416", "604", "514", "403", "613"]) + "".join(
-                rng.choice("23456789") + str(rng.randrange(10 ** 6)).zfill(6))
-        else:
-            national = rng.choice("23456789") + str(rng.randrange(10 ** (digits - 1))).zfill(
-                digits - 1)
-        number = phonenumbers.parse(prefixes[country] + national)
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    raise RuntimeError(f"could not make a valid phone number for {country}")
+# Phone numbers come only from ranges set aside for fiction, so a demo never rings anyone.
+# - US and Canada: NXX-555-0100 to NXX-555-0199, reserved for fictitious use in every area
+#   code by the North American Numbering Plan Administrator (NANPA); the area code is a real
+#   one of the listing's ZIP (zipcodes data) or province.
+# - United Kingdom: Ofcom's "telephone numbers for drama purposes", 1,000 numbers in each of
+#   these city codes; the listing gets the city nearest to it. Ofcom's Nottingham range,
+#   0115 496 0000-0999, is left out because libphonenumber's metadata rejects it.
+# - Australia: the ACMA's fictitious numbers for radio, books, film and TV, (0X) 5550 xxxx and
+#   (0X) 7010 xxxx, with X the area code of the listing's state.
+# - New Zealand: no range for fiction is published (the Number Administration Deed, which
+#   runs the numbering plan, sets none aside) and no block is known to stay unallocated, so
+#   New Zealand listings have no phone number.
+UK_DRAMA_RANGES = [  # (national number before the last three digits, latitude, longitude)
+    ("20 7946 0", 51.507, -0.128),  # London
+    ("113 496 0", 53.800, -1.549),  # Leeds
+    ("114 496 0", 53.381, -1.470),  # Sheffield
+    ("116 496 0", 52.637, -1.134),  # Leicester
+    ("117 496 0", 51.454, -2.588),  # Bristol
+    ("118 496 0", 51.454, -0.978),  # Reading
+    ("121 496 0", 52.486, -1.890),  # Birmingham
+    ("131 496 0", 55.953, -3.189),  # Edinburgh
+    ("141 496 0", 55.864, -4.252),  # Glasgow
+    ("151 496 0", 53.408, -2.992),  # Liverpool
+    ("161 496 0", 53.481, -2.243),  # Manchester
+    ("191 498 0", 54.978, -1.618),  # Tyneside, Durham and Sunderland
+    ("28 9018 0", 54.597, -5.930),  # Northern Ireland
+    ("29 2018 0", 51.481, -3.179),  # Cardiff
+]
+AU_AREA_CODES = {"NSW": "2", "ACT": "2", "VIC": "3", "TAS": "3", "QLD": "7", "SA": "8",
+                 "WA": "8", "NT": "8"}
+AU_FICTION_BLOCKS = ["5550", "7010"]
+CA_AREA_CODES = {
+    "ON": ["416", "647", "905", "613", "519", "705", "807"], "QC": ["514", "450", "418", "819"],
+    "BC": ["604", "778", "250"], "AB": ["403", "780", "587"], "MB": ["204"], "SK": ["306"],
+    "NS": ["902"], "PE": ["902"], "NB": ["506"], "NL": ["709"], "YT": ["867"],
+    "NT": ["867"], "NU": ["867"],
+}
+
+
+@cache
+def _us_area_codes() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Return the area codes of each ZIP, and of each state (for ZIPs without any)."""
+    by_zip: dict[str, list[str]] = {}
+    by_state: dict[str, list[str]] = {}
+    for z in us_zip_rows():
+        codes = list(z["area_codes"] or [])
+        by_zip[z["zip_code"]] = codes
+        by_state.setdefault(z["state"], [])
+        by_state[z["state"]].extend(c for c in codes if c not in by_state[z["state"]])
+    return by_zip, by_state
+
+
+def _area_codes(country: str, postcode: str, region: str) -> list[str]:
+    if country == "CA":
+        return CA_AREA_CODES.get(region) or CA_AREA_CODES["ON"]
+    by_zip, by_state = _us_area_codes()
+    return by_zip.get(postcode) or by_state.get(region) or ["202"]
+
+
+def _phone(rng: random.Random, country: str, postcode: str, region: str, lat: float,
+           lon: float) -> str:
+    """Return a phone number from a range reserved for fiction, in national format."""
+    if country in ("US", "CA"):
+        area = rng.choice(_area_codes(country, postcode, region))
+        return f"({area}) 555-{rng.randrange(100, 200):04d}"
+    if country == "GB":
+        prefix = min(UK_DRAMA_RANGES,
+                     key=lambda r: (r[1] - lat) ** 2 + ((r[2] - lon) * 0.6) ** 2)[0]
+        return f"0{prefix}{rng.randrange(1000):03d}"
+    if country == "AU":
+        area = AU_AREA_CODES.get(region, "2")
+        return f"(0{area}) {rng.choice(AU_FICTION_BLOCKS)} {rng.randrange(10_000):04d}"
+    return ""
 
 
 def _npi(rng: random.Random) -> str:
@@ -149,7 +207,7 @@ def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
             "country": country,
             "latitude": f"{lat + rng.uniform(-0.01, 0.01):.6f}" if exact else "",
             "longitude": f"{lon + rng.uniform(-0.01, 0.01):.6f}" if exact else "",
-            "phone": _phone(rng, country),
+            "phone": _phone(rng, country, postcode, region, lat, lon),
             "website": f"https://{''.join(ch for ch in name.lower() if ch.isalnum())[:30]}.example",
             "email": "",
             "services": "; ".join(services),

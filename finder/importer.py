@@ -250,13 +250,14 @@ def import_csv(
     default_country: str,
     commit_every: int = 1000,
     on_batch: Callable[[int], None] | None = None,
+    source: Source = Source.IMPORT,
 ) -> ImportReport:
     """Import rows, calling ``on_batch(rows_done)`` after every ``commit_every`` rows.
 
     The caller's ``on_batch`` commits, so a crash loses at most the batch in flight and a
-    rerun is idempotent.
+    rerun is idempotent. New listings record ``source`` (``demo`` for the demo directory).
     """
-    importer = Importer(session, geocoder, default_country)
+    importer = Importer(session, geocoder, default_country, source)
     for batch in _batches(rows, commit_every):
         importer.prefetch(batch)
         with session.no_autoflush:  # one flush per batch: inserts go out together
