@@ -55,6 +55,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
 def _database_url(value: str) -> str:
     clean = value.strip()
     if clean:
@@ -161,6 +168,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),
+    Setting("VERIFY_EVERY_DAYS", 90,
+            "Days after which a listing's last verification is old: its profile warns patients "
+            "to check the details by phone.", _positive_int),
     Setting("DECAY_SCALE_MI", 10.0,
             "Distance in miles beyond the offset at which `sort=best` halves a score.",
             _positive_float),

@@ -2,73 +2,138 @@
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
 
 from . import geo, maps
 from .api import run_search
 from .db import get_session
 from .errors import FinderError
-from .hours import format_hours, is_open
+from .geocode.gazetteer import SUGGESTED_COUNTRIES, country_names
+from .hours import is_open, status, week
 from .listings import address_lines, get_published
-from .search.params import MAX_RADIUS_KM, SearchParams
+from .result_page import (
+    filter_chips,
+    last_page_offset,
+    page_links,
+    suggestion_args,
+    without,
+)
+from .search.keywords import directory_values
+from .search.params import SearchParams
+from .search.service import SearchOutcome
 
 bp = Blueprint("views", __name__)
 
 # Shown on the home page; tests check that each one finds providers in the demo directory.
 SUGGESTED_KEYWORDS = ("dry needling", "low back pain", "sciatica", "neck pain", "headache",
                       "sports injury", "plantar fasciitis", "tennis elbow")
+# The last place searched from (a postcode or city, never a device position), so popular
+# searches on the home page can search near it.
+PLACE_COOKIE = "finder_place"
+PLACE_ARGS = ("postcode", "city", "country")
+PLACE_COOKIE_DAYS = 90
 
 
 @bp.app_context_processor
 def _helpers() -> dict[str, object]:
-    return {"address_lines": address_lines, "format_hours": format_hours, "is_open": is_open,
-            "now": datetime.now(UTC),
-            "directions_url": partial(maps.directions_url, current_app.config["DIRECTIONS_URL"])}
+    now = datetime.now(UTC)
+    return {"address_lines": address_lines, "is_open": is_open, "now": now,
+            "hours_status": partial(status, at=now), "week": week,
+            "directions_url": partial(maps.directions_url, current_app.config["DIRECTIONS_URL"]),
+            "countries": [(code, country_names()[code]) for code in SUGGESTED_COUNTRIES],
+            "filter_choices": _filter_choices}
+
+
+def _filter_choices(field: str) -> list[str]:
+    """Return the directory's names for a filter, the most common first (form suggestions)."""
+    values = directory_values().get(field)
+    return [value.name for value in sorted(values.values(), key=lambda v: (-v.count, v.name))]
+
+
+def _home(status_code: int = 200, **context: object) -> tuple[str, int]:
+    saved = dict(parse_qsl(request.cookies.get(PLACE_COOKIE, "")))
+    place: dict[str, Any] = {key: value for key, value in saved.items()
+                             if key in PLACE_ARGS and value}
+    popular = [(term, url_for(".search", q=term, **place) if place
+                else url_for(".index", q=term) + "#postcode")
+               for term in SUGGESTED_KEYWORDS]
+    return render_template("index.html", params=SearchParams(), popular=popular,
+                           place_known=bool(place),
+                           default_country=current_app.config["DEFAULT_COUNTRY"],
+                           **context), status_code
 
 
 @bp.get("/")
-def index() -> str:
-    """Show the search form."""
-    return render_template("index.html", params=SearchParams(), suggestions=SUGGESTED_KEYWORDS,
-                           default_country=current_app.config["DEFAULT_COUNTRY"])
+def index() -> tuple[str, int]:
+    """Show the search form (with keywords already filled in from a popular search)."""
+    return _home(form={"q": request.args.get("q", "")[:200]})
 
 
 @bp.get("/search")
-def search() -> tuple[str, int]:
+def search() -> BaseResponse | tuple[str, int]:
     """Show search results: the HTML twin of /api/v1/search."""
     try:
         outcome = run_search(request.args)
     except FinderError as exc:
         if exc.status >= 500:
             raise
-        return render_template("index.html", error=exc, form=request.args,
-                               params=SearchParams(), suggestions=SUGGESTED_KEYWORDS,
-                               default_country=current_app.config["DEFAULT_COUNTRY"]), exc.status
+        fixes = [(fix["label"], url_for(".search", **dict(suggestion_args(request.args, fix))))
+                 for fix in exc.suggestions]
+        return _home(exc.status, error=exc, form=request.args, fixes=fixes)
     params = outcome.params
-    pages = {}
-    if params.offset + params.limit < outcome.total:
-        pages["next"] = url_for(".search", **params.query_args(offset=params.offset + params.limit))
-    if params.offset > 0 and outcome.total:
-        pages["prev"] = url_for(".search",
-                                **params.query_args(offset=max(0, params.offset - params.limit)))
-    widen_radius = 0
-    if outcome.widened:
-        limit = geo.from_km(MAX_RADIUS_KM, outcome.unit)
-        widen_radius = min(math.floor(limit), math.ceil(outcome.widened["nearest_distance"] * 1.2))
-    return render_template("search.html", outcome=outcome, params=params, form=request.args,
-                           pages=pages, widen_radius=widen_radius,
-                           widen_url=url_for(".search", **params.query_args(
-                               radius=widen_radius, unit=outcome.unit, offset=0)),
-                           sort_links={
-                               sort: url_for(".search", **params.query_args(sort=sort, offset=0))
-                               for sort in ("best", "distance", "relevance")},
-                           default_country=current_app.config["DEFAULT_COUNTRY"],
-                           map_data=maps.for_results(outcome, current_app.config["MAP_TILE_URL"])
-                           ), 200
+    if outcome.total and not outcome.hits:  # an offset past the end: show the last page
+        return redirect(url_for(".search", **params.query_args(
+            offset=last_page_offset(params, outcome.total))))
+    response: Response = make_response(render_template("search.html",
+                                                       **_results_context(outcome)))
+    place = {name: getattr(params, name) for name in PLACE_ARGS if getattr(params, name)}
+    if params.lat is None and place:
+        response.set_cookie(PLACE_COOKIE, urlencode(place), max_age=PLACE_COOKIE_DAYS * 86400,
+                            httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
+
+
+def _results_context(outcome: SearchOutcome) -> dict[str, object]:
+    params = outcome.params
+    link = partial(url_for, ".search")
+    default_country = current_app.config["DEFAULT_COUNTRY"]
+    return {
+        "outcome": outcome, "params": params, "form": request.args,
+        "default_country": default_country,
+        "pages": [(page, link(**params.query_args(offset=page.offset)))
+                  for page in page_links(params, outcome.total)],
+        "prev_url": link(**params.query_args(offset=max(0, params.offset - params.limit)))
+        if params.offset > 0 else "",
+        "next_url": link(**params.query_args(offset=params.offset + params.limit))
+        if params.offset + params.limit < outcome.total else "",
+        "chips": [(label, link(**without(params, name)))
+                  for label, name in filter_chips(params, default_country)],
+        "relaxations": [(offer, link(**without(params, *offer["drop"])))
+                        for offer in outcome.relaxations],
+        "widen_url": link(**params.query_args(radius=outcome.widened["search_radius"],
+                                              unit=outcome.unit, offset=0))
+        if outcome.widened else "",
+        "sort_links": {sort: link(**params.query_args(sort=sort, offset=0))
+                       for sort in ("best", "distance", "relevance")},
+        "profile_args": {"back": request.full_path, "from_lat": f"{outcome.origin.lat:.5f}",
+                         "from_lon": f"{outcome.origin.lon:.5f}", "unit": outcome.unit},
+        "map_data": maps.for_results(outcome, current_app.config["MAP_TILE_URL"]),
+    }
 
 
 @bp.get("/providers/<int:location_id>")
@@ -79,6 +144,16 @@ def provider(location_id: int) -> str:
     if not back.startswith("/search?"):
         back = ""  # only ever link back to our own search page
     origin = maps.origin_from_args(request.args)  # where the searcher came from, if known
+    distance = ""
+    if origin is not None:
+        unit = request.args.get("unit", "")
+        unit = unit if unit in geo.UNITS else geo.default_unit(location.country)
+        km = geo.geodesic_km(origin.lat, origin.lon, location.latitude, location.longitude)
+        distance = f"{geo.from_km(km, unit):.1f} {unit}"
+    verified_days = (date.today() - location.last_verified).days if location.last_verified \
+        else None
     return render_template("provider.html", location=location, back=back, origin=origin,
+                           distance=distance, verified_days=verified_days,
+                           verify_every_days=current_app.config["VERIFY_EVERY_DAYS"],
                            map_data=maps.for_provider(location, origin,
                                                       current_app.config["MAP_TILE_URL"]))

@@ -89,8 +89,9 @@ def locate(params: SearchParams, geocoder: GeocoderChain, default_country: str) 
         try:
             return geocoder.postcode(params.postcode, country)
         except InvalidPostcode as exc:
-            # People type towns into the postcode box; accept them rather than scold.
-            if len(re.findall(r"[^\W\d_]", params.postcode)) < 3:
+            # People type towns into the postcode box; accept them rather than scold. A
+            # postcode of another country's shape is not a town.
+            if exc.suggestions or len(re.findall(r"[^\W\d_]", params.postcode)) < 3:
                 raise
             try:
                 return geocoder.city(params.postcode, country)
