@@ -26,6 +26,7 @@ from finder.db import database_url, make_engine
 from finder.geocode.gazetteer import Gazetteer
 from finder.models import Location, Status
 from finder.search import ranking
+from finder.search.params import MAX_RADIUS_KM
 from finder.search.query import Concept, parse
 from finder.search.ranking import Decay, text_relevance
 from finder.search.service import WIDENED_LIMIT
@@ -47,6 +48,7 @@ class Listing:
     accepting: bool
     languages: frozenset[str]
     insurance: frozenset[str]
+    country: str
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ class Reference:
                         location.id, field_tokens()(location), location.telehealth,
                         location.accepting_new_patients,
                         frozenset(x.strip().lower() for x in location.languages),
-                        frozenset(x.strip().lower() for x in location.insurance)))
+                        frozenset(x.strip().lower() for x in location.insurance),
+                        location.country))
                     lats.append(location.latitude)
                     lons.append(location.longitude)
         finally:
@@ -180,19 +183,25 @@ class Reference:
         if found:
             order = finder_order(found, query.sort or "best", self.decay)
             return Expected(len(order), order[:query.limit], False)
-        # Nothing within the radius: finder offers the nearest matches beyond it instead.
+        # Nothing within the radius: finder offers the nearest matches beyond it instead, in
+        # the searched country and within the largest radius.
         wanted = min(query.limit, WIDENED_LIMIT)
-        nearest = self._nearest(sphere, origin, concepts, query, wanted)
+        nearest = [hit for hit in self._nearest(sphere, origin, concepts, query, wanted,
+                                                place.country)
+                   if hit.distance_km <= MAX_RADIUS_KM]
         return Expected(0, finder_order(nearest, "distance", self.decay)[:wanted], True)
 
     def _nearest(self, sphere: np.ndarray, origin: tuple[float, float],
-                 concepts: list[Concept], query: Query, wanted: int) -> list[Hit]:
+                 concepts: list[Concept], query: Query, wanted: int,
+                 country: str) -> list[Hit]:
         """Return at least the ``wanted`` nearest matches anywhere (and every tie)."""
         found: list[Hit] = []
         bound = float("inf")
         for index in np.argsort(sphere, kind="stable").tolist():
             if sphere[index] > bound:
                 break
+            if self.listings[index].country != country:
+                continue
             candidate = self._candidate(index, origin, concepts, query)
             if candidate is None:
                 continue
