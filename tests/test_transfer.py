@@ -280,7 +280,7 @@ def test_pages_load_the_favicon_without_a_404(pages: PageFactory) -> None:
     page: Page = pages()
     responses: list[Response] = []
     page.on("response", lambda response: responses.append(response))
-    for path in ("/", "/providers/1"):
+    for path in ("/", "/search?postcode=78701&q=dry+needling", "/providers/1"):
         page.goto(path)
         icon = page.locator('link[rel="icon"]').get_attribute("href")
         assert icon and icon.startswith("/static/favicon.svg?v=")
