@@ -44,6 +44,8 @@ MAX_SHOWN = 50  # providers listed on a city page; the search has the rest
 NEARBY_KM = 50.0  # how far from a city's centre its nearby places may be
 NEARBY_COUNT = 6
 TOP_INSURANCE = 5
+GROUP_CITIES_FROM = 30  # a region with more cities lists them by first letter
+MOST_PROVIDERS = 12  # ... after the cities with the most providers
 URLS_PER_SITEMAP = 50_000  # the sitemaps.org limit per file
 NO_REGION = "other"  # the region slug of listings that name no region
 CACHE_SECONDS = 3600  # for robots.txt and the sitemap
@@ -295,6 +297,16 @@ def _find_country(session: Session, country: str) -> Country:
     return found
 
 
+def _find_region(place: Country, asked: str) -> Region:
+    found = place.regions.get(slug(asked))
+    if found is None and place.code == "US":  # a state by its name: /us/new-york
+        code = _us_state_codes().get(slug(asked).replace("-", " ").upper())
+        found = place.regions.get(code.lower()) if code else None
+    if found is None:
+        abort(404)
+    return found
+
+
 def _canonical(endpoint: str, asked: dict[str, Any], **slugs: Any) -> BaseResponse | None:
     """Redirect a place asked for in another spelling (upper case, accents) to its URL."""
     if asked == slugs:
@@ -454,16 +466,20 @@ def country(country: str) -> str | BaseResponse:
 def region(country: str, region: str) -> str | BaseResponse:
     """List the cities of a region that have published listings, with counts."""
     place = _find_country(get_session(), country)
-    found = place.regions.get(slug(region))
-    if found is None:
-        abort(404)
+    found = _find_region(place, region)
     moved = _canonical(".region", {"country": country, "region": region},
                        country=place.slug, region=found.slug)
     if moved:
         return moved
+    cities = _by_name(found.cities.values())
+    most = sorted(cities, key=lambda c: -c.count)[:MOST_PROVIDERS]
+    letters: dict[str, list[City]] = {}
+    for city in cities:
+        letters.setdefault(city.slug[0].upper(), []).append(city)
     return render_template(
-        "places/region.html", country=place, region=found,
-        cities=_by_name(found.cities.values()),
+        "places/region.html", country=place, region=found, cities=cities,
+        # A long list of cities gets its busiest first, then an A to Z with an index.
+        most=most if len(cities) > GROUP_CITIES_FROM else [], letters=letters,
         crumbs=_crumbs((place.name, url_for(".country", country=place.slug, _external=True)),
                        (found.name, url_for(".region", country=place.slug, region=found.slug,
                                             _external=True))))
@@ -474,9 +490,9 @@ def city(country: str, region: str, city: str) -> str | BaseResponse:
     """Show the published providers of a city, what they offer and the places nearby."""
     session = get_session()
     place = _find_country(session, country)
-    area = place.regions.get(slug(region))
-    found = area.cities.get(slug(city)) if area else None
-    if area is None or found is None:
+    area = _find_region(place, region)
+    found = area.cities.get(slug(city))
+    if found is None:
         abort(404)
     moved = _canonical(".city", {"country": country, "region": region, "city": city},
                        country=place.slug, region=area.slug, city=found.slug)
