@@ -8,7 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from finder.hours import DAYS, format_hours, is_open, parse, to_text
+from finder.hours import (
+    DAYS,
+    clock,
+    format_hours,
+    is_open,
+    next_opening,
+    parse,
+    status,
+    to_text,
+    week,
+    when,
+)
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 OFFICE = [["08:00", "18:00"]]
@@ -268,3 +279,53 @@ def test_open_around_the_clock_is_open_every_minute_of_the_week() -> None:
     start = utc(2025, 1, 6, 0, 0)
     assert all(is_open(always, "Europe/London", start + timedelta(minutes=37 * i))
                for i in range(7 * 24 * 60 // 37))
+
+
+# -- as patients read them ------------------------------------------------------------------
+
+CHICAGO = ZoneInfo("America/Chicago")
+WEEK = parse("Mon-Fri 08:00-18:00; Sat 09:00-12:30")
+
+
+def chicago(day: int, hour: int, minute: int = 0) -> datetime:
+    """Return an aware UTC datetime for 2026-11-<day> at a Chicago wall-clock time."""
+    return datetime(2026, 11, day, hour, minute, tzinfo=CHICAGO).astimezone(UTC)
+
+
+@pytest.mark.parametrize(("hhmm", "country", "shown"), [
+    ("08:00", "US", "8 AM"), ("18:30", "US", "6:30 PM"), ("12:00", "CA", "noon"),
+    ("00:00", "AU", "midnight"), ("24:00", "NZ", "midnight"), ("12:15", "US", "12:15 PM"),
+    ("08:00", "GB", "08:00"), ("18:30", "DE", "18:30"),
+])
+def test_clock_follows_the_country(hhmm: str, country: str, shown: str) -> None:
+    assert clock(hhmm, country) == shown
+
+
+def test_week_lists_every_day_and_says_when_closed() -> None:
+    assert week(WEEK, "US") == [("Mon–Fri", "8 AM–6 PM"), ("Sat", "9 AM–12:30 PM"),
+                                ("Sun", "Closed")]
+    assert week(parse("Tue 09:00-17:00"), "GB") == [
+        ("Mon", "Closed"), ("Tue", "09:00–17:00"), ("Wed–Sun", "Closed")]
+
+
+@pytest.mark.parametrize(("at", "expected"), [
+    (chicago(2, 9), "Open now until 6 PM"),  # Monday morning
+    (chicago(2, 19), "Closed now · opens tomorrow at 8 AM"),  # Monday evening
+    (chicago(2, 6), "Closed now · opens today at 8 AM"),  # Monday before opening
+    (chicago(7, 13), "Closed now · opens Monday at 8 AM"),  # Saturday after closing
+    (chicago(7, 12, 29), "Open now until 12:30 PM"),
+])
+def test_status_says_until_when_or_when_next(at: datetime, expected: str) -> None:
+    assert status(WEEK, "America/Chicago", "US", at) == expected
+
+
+def test_status_of_a_place_never_open_and_of_unknown_hours() -> None:
+    assert status({"mon": []}, "America/Chicago", "US", chicago(2, 9)) == "Closed"
+    assert status({}, "America/Chicago", "US", chicago(2, 9)) == ""
+
+
+def test_next_opening_is_local_and_after_the_moment() -> None:
+    opening = next_opening(WEEK, "America/Chicago", chicago(6, 18, 0))  # Friday at closing
+    assert opening is not None
+    assert opening.isoformat() == "2026-11-07T09:00:00-06:00"
+    assert when(opening, chicago(6, 18)) == "tomorrow"
