@@ -41,8 +41,11 @@ class DemoNotice:
                     sa.select(Location.id)
                     .where(Location.source == Source.DEMO, Location.status == Status.PUBLISHED)
                     .limit(1)) is not None
-                self.checked_at = now
+            except sa.exc.SQLAlchemyError as exc:  # an error page must still render
+                get_session().rollback()
+                current_app.logger.warning("demo listings not checked: %s", exc)
             finally:
+                self.checked_at = now
                 self._lock.release()
         return self.holds_demo
 

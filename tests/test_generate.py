@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from pathlib import Path
 
 import phonenumbers
 import pytest
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from finder.db import session_scope
+from finder.db import get_database, session_scope
 from finder.demo import get_demo_notice
 from finder.generate import listings, write_csv
 from finder.geocode import get_geocoder
@@ -137,6 +138,17 @@ def test_the_notice_is_checked_at_most_once_a_minute_and_never_by_the_api(
     assert NOTICE not in client.get("/").get_data(as_text=True)  # the answer of a moment ago
     notice.expire()  # as a minute passing would
     assert NOTICE in client.get("/").get_data(as_text=True)
+
+
+def test_pages_render_while_the_database_cannot_be_read(app: Flask, data_dir: Path) -> None:
+    get_database(app).dispose()
+    for path in data_dir.glob("finder.sqlite3*"):
+        path.unlink()
+    (data_dir / "finder.sqlite3").mkdir()  # SQLite can no longer open it
+    response = app.test_client().get("/no-such-page")
+    assert response.status_code == 404  # the page, not a failure of the notice
+    assert "Skip to content" in response.get_data(as_text=True)
+    assert NOTICE not in response.get_data(as_text=True)
 
 
 def test_finder_demo_loads_demo_listings(app: Flask, runner: Runner) -> None:
