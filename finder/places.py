@@ -113,7 +113,7 @@ def in_country(name: str) -> str:
     return f"the {name}" if _WITH_THE.search(name) else name
 
 
-@dataclass
+@dataclass(slots=True)  # one per city: tens of thousands
 class City:
     """A city with published listings, its spellings folded into one slug."""
 
@@ -126,8 +126,6 @@ class City:
     lat: float = 0.0
     lon: float = 0.0
     updated_at: datetime | None = None
-    # The city's names as the listings spell them, with how many use each spelling.
-    spellings: Counter[str] = field(default_factory=Counter)
     ids: array[int] = field(default_factory=lambda: array("q"))  # of its listings
 
     @property
@@ -209,30 +207,31 @@ def read_places(session: Session) -> dict[str, Country]:
     """Read every country with published listings, by slug, with its regions and cities."""
     countries: dict[str, Country] = {}
     spelled: dict[tuple[str, str, str], City] = {}  # the address columns as stored
+    spellings: dict[int, Counter[str]] = {}  # by id(city): how many listings use each name
     rows: Iterable[Any] = session.execute(_SELECT_CITIES).all()
     for code, region_text, city_text, count, lat, lon, updated in rows:
         city_slug = slug(city_text)
         if not city_slug:
             continue
-        country = code.upper()
-        region_slug, region_code, region_name = _region_of(country, region_text)
-        place = countries.setdefault(country.lower(), Country(country))
-        region = place.regions.setdefault(
-            region_slug, Region(country, region_slug, region_code, region_name))
-        city = spelled[(code, region_text, city_text)] = region.cities.setdefault(
-            city_slug, City(country, region_slug, region_code, city_slug, city_text.strip()))
+        region_slug, region_code, region_name = _region_of(code.upper(), region_text)
+        place = countries.get(code.lower()) or countries.setdefault(
+            code.lower(), Country(code.upper()))
+        region = place.regions.get(region_slug) or place.regions.setdefault(
+            region_slug, Region(place.code, region_slug, region_code, region_name))
+        city = region.cities.get(city_slug)
+        if city is None:
+            city = region.cities[city_slug] = City(place.code, region.slug, region.code,
+                                                   city_slug, city_text.strip())
+        spelled[(code, region_text, city_text)] = city
         # Centre: the mean position of the city's listings, over all its spellings.
         city.lat = (city.lat * city.count + lat * count) / (city.count + count)
         city.lon = (city.lon * city.count + lon * count) / (city.count + count)
         city.count += count
-        city.spellings[city_text.strip()] += count
+        spellings.setdefault(id(city), Counter())[city_text.strip()] += count
         if updated is not None and (city.updated_at is None or updated > city.updated_at):
             city.updated_at = updated
-    for place in countries.values():
-        for region in place.regions.values():
-            for city in region.cities.values():
-                # The most common spelling names the city.
-                city.name = city.spellings.most_common(1)[0][0]
+    for city in spelled.values():
+        city.name = spellings[id(city)].most_common(1)[0][0]  # the most common spelling
     # The ids of each city's listings, so that its page reads them by primary key.
     ids: Iterable[Any] = session.execute(sa.select(
         _LOCATION.c.id, _LOCATION.c.country, _LOCATION.c.region, _LOCATION.c.city,

@@ -77,8 +77,9 @@ def set_status(app: Flask, external_ids: tuple[str, ...], status: Status) -> Non
 
 
 def ids(app: Flask) -> dict[str, int]:
+    """Return listing ids by external id."""
     with session_scope(app) as session:
-        return {external_id: id_ for external_id, id_ in session.execute(
+        return {str(external_id): id_ for external_id, id_ in session.execute(
             sa.select(Location.external_id, Location.id))}
 
 
@@ -723,3 +724,27 @@ def test_json_ld_runs_under_the_content_security_policy(open_page: PageFactory) 
         'script[type="application/ld+json"]', "els => els.map(e => JSON.parse(e.textContent))")
     assert [block["name"] for block in profile] == ["Needle Point PT"]
     assert errors == []
+
+
+# --- every database engine and search backend -----------------------------------------------
+
+
+def test_place_pages_and_sitemap_on_every_deployment(any_database_app: Flask) -> None:
+    app = any_database_app
+    report = load(app, DIRECTORY)
+    assert report.rejected == []
+    set_status(app, UNPUBLISHED, Status.UNPUBLISHED)
+    directory = ids(app)
+    client = app.test_client()
+    html = get(client, AUSTIN_CITY)
+    assert provider_names(html) == ["Congress Avenue Physio", "Lamar Sports Rehab",
+                                    "Needle Point PT"]
+    assert "1 provider · 17 mi" in html
+    assert len(block_of_type(html, "ItemList")["itemListElement"]) == 3
+    assert [name for _, name in place_links(get(client, "/dry-needling/us"))] == ["Texas"]
+    urls = sitemap_urls(client, "/sitemap.xml")
+    assert set(urls) == expected_urls(directory)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", day or "") for url, day in urls.items()
+               if url != ROOT + "/")
+    set_status(app, ("houston",), Status.UNPUBLISHED)
+    assert client.get("/dry-needling/us/tx/houston").status_code == 404
