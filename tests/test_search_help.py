@@ -162,3 +162,12 @@ def test_matched_says_what_was_asked_and_how_it_was_found(directory: Flask,
         {"term": "dry needling", "as": "dry needling", "kind": "exact"}]
     assert by_name["Lakeside Rehab"] == [
         {"term": "dry needling", "as": "intramuscular stimulation", "kind": "synonym"}]
+
+
+def test_a_correction_that_finds_nothing_near_is_not_offered(directory: Flask,
+                                                             client: FlaskClient) -> None:
+    # The corrected word exists, but only 1,800 mi away: nothing to show for it here.
+    assert "did_you_mean" not in search(client, postcode="78701", q="vestibulr")
+    near_seattle = search(client, postcode="98101", q="vestibulr")
+    assert near_seattle["did_you_mean"] == "vestibular"
+    assert names(near_seattle) == ["Seattle Vestibular"]

@@ -25,8 +25,11 @@ OPENING_LOOKAHEAD = 50
 # Text that looks like markup or code is searched as typed, never "corrected" into words.
 _CODE = re.compile(r"[<>{}\[\]=;|\\$`]|://|\(\s*\)")
 
-# The filters a search can drop, in the order they are offered.
+# The filters a search can drop, in the order they are offered, and how a message names them.
 NARROWING = ("q", "open_now", "insurance", "language", "telehealth", "accepting_new_patients")
+_LABELS = {"open_now": "open now", "insurance": "this insurance", "language": "this language",
+           "telehealth": "telehealth", "accepting_new_patients": "accepting new patients"}
+_FILTER_FIELDS = {"open_now": "open_at"}  # a parameter's name in ``Filters``, where it differs
 
 # Directory values of a filter field: folded name -> name and count (see ``keywords``).
 DirectoryValues = Callable[[str], Mapping[str, Value]]
@@ -147,10 +150,15 @@ def search(
     run = _Search(backend, origin, geo.to_km(radius, unit), parse(params.q), filters)
     matches = run.match(run.radius_km, correct=not _CODE.search(params.q))
     if matches.corrections:
-        # The corrected words are the query, with their synonyms and phrases.
-        outcome.did_you_mean = _corrected(params.q, matches.corrections)
-        run.concepts = parse(outcome.did_you_mean)
-        matches = run.match(run.radius_km)
+        # The corrected words are the query, with their synonyms and phrases; a correction
+        # that finds nothing near enough is not offered ("lorem" is not a typo of "lore").
+        corrected = _corrected(params.q, matches.corrections)
+        trial = replace(run, concepts=parse(corrected))
+        matches = trial.match(run.radius_km)
+        if len(matches.ids) or _nearest_in_country(trial, 1, decay):
+            outcome.did_you_mean, run = corrected, trial
+        else:
+            matches = run.match(run.radius_km)
     outcome.total = len(matches.ids)
     page = ranked_page(matches, params.sort, decay, params.offset, params.limit)
     if not outcome.total:
@@ -228,19 +236,14 @@ def _nearest_in_country(run: _Search, wanted: int, decay: Decay) -> list[Ranked]
     while True:
         found = ranked_page(run.match(None, nearest=looked), "distance", decay, 0, looked)
         inside = [r for r in found if r.distance_km <= MAX_RADIUS_KM]
-        if not country and inside:  # a device position: the nearest listing's country
-            country = run.backend.listings([inside[0].id])[inside[0].id]["address"]["country"]
         listed = run.backend.listings([r.id for r in inside])
-        kept = [r for r in inside if listed.get(r.id, {}).get("address", {}).get("country")
-                == country]
+        countries = {r.id: listed[r.id]["address"]["country"] for r in inside if r.id in listed}
+        # From a device position, the searched country is the nearest listing's.
+        country = country or next(iter(countries.values()), "")
+        kept = [r for r in inside if countries.get(r.id) == country]
         if len(kept) >= wanted or len(inside) < len(found) or len(found) < looked:
             return kept[:wanted]
         looked *= 8
-
-
-_LABELS = {"q": "these keywords", "open_now": "open now", "insurance": "this insurance",
-           "language": "this language", "telehealth": "telehealth",
-           "accepting_new_patients": "accepting new patients"}
 
 
 def _relaxations(run: _Search, params: SearchParams,
@@ -263,9 +266,6 @@ def _relaxations(run: _Search, params: SearchParams,
     return offers
 
 
-_FILTER_FIELDS = {"open_now": "open_at"}
-
-
 def _offer(run: _Search, params: SearchParams, outcome: SearchOutcome, drop: list[str],
            matches: Matches) -> dict[str, Any]:
     count = len(matches.ids)
@@ -277,12 +277,12 @@ def _offer(run: _Search, params: SearchParams, outcome: SearchOutcome, drop: lis
         message = f"No provider is open now {within}. {some} {_are(count)} open at other times"
         if opening is not None:
             offer["next_opening"] = opening.isoformat()
-            listing_country = outcome.origin.country
             message += (f"; the first opens {when(opening, datetime.now(UTC))} at "
-                        f"{clock(opening.strftime('%H:%M'), listing_country)}")
+                        f"{clock(opening.strftime('%H:%M'), outcome.origin.country)}")
         offer["action"] = f"Show the {some} open at other times"
     elif drop == ["q"]:
-        message = f"No provider {within} matches “{params.q}”. {some} {_are(count)} nearby"
+        asked = outcome.did_you_mean or params.q
+        message = f"No provider {within} matches “{asked}”. {some} {_are(count)} nearby"
         offer["action"] = f"Show all {some} nearby"
     elif drop == ["insurance"]:
         message = f"No provider {within} lists “{params.insurance}” insurance. " \
