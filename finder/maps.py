@@ -24,10 +24,11 @@ from . import geo
 if TYPE_CHECKING:
     from .search.service import SearchOutcome
 
-WIDTH = 400  # viewBox units; the page scales the drawing to its column
-RESULTS_HEIGHT = 400
-PROFILE_HEIGHT = 240
-PIN_RADIUS = 11.0
+WIDTH = 340  # viewBox units: about one per CSS pixel in the page's map column
+RESULTS_HEIGHT = 340
+PROFILE_HEIGHT = 200
+LONE_HEIGHT = 140  # a provider alone: little to show without a basemap
+PIN_RADIUS = 12.0  # pins 2 * 12 + 2 apart leave each a 24 px target at the usual scale
 PIN_GAP = 2.0  # between nudged pins
 PAD = PIN_RADIUS + 12.0  # free margin inside the frame
 TILE_SIZE = 256
@@ -49,7 +50,7 @@ class Origin:
 
 @dataclass(frozen=True)
 class Point:
-    """A provider to pin, numbered as in the list beside the map."""
+    """A provider to pin, numbered as in the list beside the map (0: a lone, unnumbered pin)."""
 
     id: int
     number: int
@@ -75,8 +76,8 @@ class Pin:
     @property
     def label(self) -> str:
         """Return the pin's accessible name, e.g. "1. Needle Point PT, 0.5 mi"."""
-        return f"{self.number}. {self.name}, {self.distance}" if self.distance else (
-            f"{self.number}. {self.name}")
+        name = f"{self.number}. {self.name}" if self.number else self.name
+        return f"{name}, {self.distance}" if self.distance else name
 
     @property
     def moved(self) -> bool:
@@ -91,6 +92,8 @@ class Ring:
     distance: float  # in the map's unit
     radius: float  # in viewBox units
     label: str
+    label_x: float = 0.0  # where the label is written on the ring, clear of pins if possible
+    label_y: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class Map:
     scale: ScaleBar
     tiles: list[Tile]
     linked: bool  # whether each pin links to its entry in a list on the page
+    pin_radius: float = PIN_RADIUS
 
     @property
     def rings_text(self) -> str:
@@ -153,7 +157,7 @@ def build(origin: Origin | None, points: Sequence[Point], *, radius: float | Non
     farthest_km = max((projection.distance_km(p.lat, p.lon) for p in points), default=0.0)
     ring_distances: list[float] = []
     if origin is not None:
-        if radius is not None and (not points or radius * km_per_unit <= 3 * farthest_km):
+        if radius is not None and (not points or radius * km_per_unit <= 1.6 * farthest_km):
             outer = radius
         else:
             outer = _nice_ceil(max(farthest_km, MIN_HALF_EXTENT_KM / 2) / km_per_unit)
@@ -182,9 +186,10 @@ def build(origin: Origin | None, points: Sequence[Point], *, radius: float | Non
                        width, height)
     centre_xy = to_view(0.0, 0.0)
     px_per_unit = scale * per_km * km_per_unit
-    rings = [Ring(d, d * px_per_unit, f"{d:g} {unit}") for d in ring_distances]
     anchors = [to_view(x, y) for x, y in local]
     placed = _nudge(anchors, width, height)
+    rings = _label_rings(centre_xy, [d * px_per_unit for d in ring_distances], ring_distances,
+                         unit, placed, width, height)
     pins = [Pin(p.id, p.number, p.name, p.distance, x, y, ax, ay)
             for p, (x, y), (ax, ay) in zip(points, placed, anchors, strict=True)]
     return Map(width=width, height=height, title=title, unit=unit,
@@ -216,11 +221,12 @@ def for_provider(listing: Any, origin: Origin | None = None, tile_url: str = "")
     if origin is not None:
         km = geo.geodesic_km(origin.lat, origin.lon, listing.latitude, listing.longitude)
         distance = f"{geo.from_km(km, unit):.1f} {unit}"
-    point = Point(listing.id, 1, listing.name, listing.latitude, listing.longitude, distance)
+    point = Point(listing.id, 0, listing.name, listing.latitude, listing.longitude, distance)
     title = (f"Map of {listing.name} and {origin.label}" if origin
              else f"Map of {listing.name}")
+    height = PROFILE_HEIGHT if origin or tile_url else LONE_HEIGHT
     return build(origin, [point], radius=None, unit=unit, title=title, tile_url=tile_url,
-                 height=PROFILE_HEIGHT)
+                 height=height)
 
 
 def origin_from_args(args: Any, label: str = "your search point") -> Origin | None:
@@ -321,9 +327,10 @@ def _widen(low: float, high: float, minimum: float) -> tuple[float, float]:
 
 
 def _nice_ceil(value: float) -> float:
-    """Return the smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value``."""
+    """Return the smallest round number (1, 2, 2.5, 3, 4, 5, 6, 8 times 10^k) >= ``value``."""
     power = 10.0 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * 0.999)
+    return next(step * power for step in (1, 2, 2.5, 3, 4, 5, 6, 8, 10)
+                if step * power >= value * 0.999)
 
 
 def _nice_floor(value: float) -> float:
@@ -336,6 +343,37 @@ def _scale_bar(px_per_unit: float, unit: str, width: int, height: int) -> ScaleB
     length = _nice_floor(width / 4 / px_per_unit)
     return ScaleBar(x=12.0, y=height - 12.0, length=length * px_per_unit,
                     label=f"{length:g} {unit}")
+
+
+# Where a ring's label may go, in order of preference: clockwise degrees from north.
+LABEL_BEARINGS = (0, 315, 45, 270, 90, 225, 135, 180)
+LABEL_HALF_SIZE = (20.0, 7.0)  # half the width and height of a label like "12.5 mi"
+
+
+def _label_rings(centre: tuple[float, float], radii: list[float], distances: list[float],
+                 unit: str, pins: list[tuple[float, float]], width: int,
+                 height: int) -> list[Ring]:
+    """Put each ring's label on the ring where no pin or other label covers it."""
+    taken = list(pins)
+    rings = []
+    clear = PIN_RADIUS + LABEL_HALF_SIZE[0]
+    for distance, radius in zip(distances, radii, strict=True):
+        best, best_room = centre, -1.0
+        for bearing in LABEL_BEARINGS:
+            angle = math.radians(bearing)
+            x, y = centre[0] + radius * math.sin(angle), centre[1] - radius * math.cos(angle)
+            if not (LABEL_HALF_SIZE[0] <= x <= width - LABEL_HALF_SIZE[0]
+                    and LABEL_HALF_SIZE[1] <= y <= height - LABEL_HALF_SIZE[1]):
+                continue
+            room = min((math.hypot(x - px, (y - py) * 2) for px, py in taken), default=clear)
+            if room >= clear:
+                best = (x, y)
+                break
+            if room > best_room:
+                best, best_room = (x, y), room
+        taken.append(best)
+        rings.append(Ring(distance, radius, f"{distance:g} {unit}", best[0], best[1]))
+    return rings
 
 
 def _nudge(anchors: list[tuple[float, float]], width: int,
