@@ -365,8 +365,12 @@ def test_tab_reaches_the_pins_and_focus_highlights_the_result(open_page: PageFac
     expect(page.locator("#map-panel")).to_have_attribute("open", "")
     for _ in range(40):
         page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement.classList.contains('map-pin')"):
+        if page.evaluate("() => document.activeElement.classList.contains('map-skip')"):
             break
+    skip = page.get_by_role("link", name="Skip the map to the first result")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    page.keyboard.press("Tab")
     first = pin(page, 1)
     expect(first).to_be_focused()
     expect(first).to_have_accessible_name("1. Needle Point PT, 0.5 mi")
@@ -378,6 +382,17 @@ def test_tab_reaches_the_pins_and_focus_highlights_the_result(open_page: PageFac
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(f"#{result_id(page, 2)}$"))
     expect(page.locator(f"#{result_id(page, 2)}")).to_be_in_viewport()
+
+
+def test_the_map_can_be_skipped_with_the_keyboard(open_page: PageFactory) -> None:
+    page = open_page(**DESKTOP)
+    page.goto(RESULTS)
+    page.get_by_role("link", name="Skip the map to the first result").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(f"#{result_id(page, 1)}$"))
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.closest('li.result')?.id")
+    assert focused == result_id(page, 1)
 
 
 def test_clicking_a_pin_shows_its_result(open_page: PageFactory) -> None:
