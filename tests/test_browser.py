@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from finder.db import session_scope
 from finder.models import Location
+from tests import browser as browsing
+from tests.browser import DESKTOP, PageFactory, page_factory
 from tests.conftest import AUSTIN, Server, load, near, row
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+browser = browsing.browser  # the module's Chromium
 MOBILE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 SHOTS = Path("/tmp/finder-shots")
 
 NEEDLE_POINT = near(AUSTIN, 0.5)
@@ -43,16 +42,6 @@ FORM_LABELS = {
 }
 TELEHEALTH_CLINICS = [f"Telehealth Clinic {i:02d}" for i in range(1, 12)]
 
-PageFactory = Callable[..., Page]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -85,18 +74,8 @@ def site(app: Flask, request: pytest.FixtureRequest) -> Server:
 
 @pytest.fixture
 def open_page(browser: Browser, site: Server) -> Iterator[PageFactory]:
-    """Open a page in a fresh browser context (options as for ``Browser.new_context``)."""
-    contexts: list[BrowserContext] = []
-
-    def open_(**options: Any) -> Page:
-        context = browser.new_context(base_url=site.url, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_
-    for context in contexts:
-        context.close()
+    """Open pages in fresh browser contexts; none may ask another host for anything."""
+    yield from page_factory(browser, site.url)
 
 
 @pytest.fixture

@@ -225,3 +225,15 @@ def test_profile_has_a_call_button_the_distance_and_an_honest_warning(
     assert "Source" not in body and "America/Chicago" not in body
     assert_accessible(page)
     shot(page, "patient-profile-phone")
+
+
+@pytest.mark.parametrize(("path", "status"), [("/providers/999999", 404),
+                                              ("/no-such-page", 404),
+                                              ("/search?postcode=78701&radius=9999", 400)])
+def test_error_pages_are_accessible_and_lead_back(open_page: PageFactory, path: str,
+                                                  status: int) -> None:
+    page = open_page()
+    response = page.goto(path)
+    assert response is not None and response.status == status
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert_accessible(page)
