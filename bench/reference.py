@@ -26,10 +26,9 @@ from finder.db import database_url, make_engine
 from finder.geocode.gazetteer import Gazetteer
 from finder.models import Location, Status
 from finder.search import ranking
-from finder.search.params import MAX_RADIUS_KM
+from finder.search.nothing_near import WIDENED_LIMIT, widest_km
 from finder.search.query import Concept, parse
 from finder.search.ranking import Decay, text_relevance
-from finder.search.service import WIDENED_LIMIT
 from finder.settings import BY_NAME
 
 from .queries import Query
@@ -188,7 +187,7 @@ class Reference:
         wanted = min(query.limit, WIDENED_LIMIT)
         nearest = [hit for hit in self._nearest(sphere, origin, concepts, query, wanted,
                                                 place.country)
-                   if hit.distance_km <= MAX_RADIUS_KM]
+                   if hit.distance_km <= widest_km(query.unit)]
         return Expected(0, finder_order(nearest, "distance", self.decay)[:wanted], True)
 
     def _nearest(self, sphere: np.ndarray, origin: tuple[float, float],

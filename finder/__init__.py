@@ -22,10 +22,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
 
     from . import api, demo, http_errors, places, security, transfer, views
+    from .search import filter_values
 
     db.init_app(app)
     geocode.init_app(app)
     search.init_app(app)
+    filter_values.init_app(app)
     security.init_app(app)
     http_errors.init_app(app)
     transfer.init_app(app)

@@ -13,11 +13,13 @@ from .db import get_session
 from .geocode import get_geocoder
 from .listings import get_published, public_json
 from .openapi import openapi_document
+from .result_page import without
 from .search import get_backend
-from .search.keywords import directory_values
+from .search.filter_values import directory_values
+from .search.outcome import Hit, SearchOutcome
 from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
-from .search.service import Hit, SearchOutcome, search
+from .search.service import search
 
 bp = Blueprint("api", __name__)
 
@@ -33,7 +35,7 @@ def run_search(args: Any) -> SearchOutcome:
     params = parse_params(args)
     return search(get_backend(), get_geocoder(), params,
                   default_country=current_app.config["DEFAULT_COUNTRY"],
-                  decay=decay_from_config(), values=directory_values().get)
+                  decay=decay_from_config(), names=directory_values().get)
 
 
 def provider_url_prefix() -> str:
@@ -82,16 +84,12 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
     if outcome.relaxations:
         base = url_for("api.search_listings", _external=True)
         body["relaxations"] = [
-            {**offer, "url": f"{base}?{urlencode(relaxed_args(params, offer['drop']))}"}
+            {**offer, "url": f"{base}?{urlencode(without(params, *offer['drop']))}"}
             for offer in outcome.relaxations]
     if outcome.filters:
         body["filters"] = outcome.filters
     return body
 
-
-def relaxed_args(params: SearchParams, drop: list[str]) -> dict[str, Any]:
-    """Return a search's arguments without the named filters, from its first page."""
-    return params.query_args(offset=0, **{name: SearchParams().__dict__[name] for name in drop})
 
 
 def _links(params: SearchParams, outcome: SearchOutcome) -> dict[str, str]:

@@ -3,6 +3,7 @@ on every backend."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,8 @@ from finder.hours import DAY_NAMES, DAYS
 from tests.conftest import AUSTIN, load, near, row, search
 
 DALLAS = (32.7767, -96.7970)  # about 180 mi from Austin
+DETROIT_ZIP = "48226"
+WINDSOR = (42.3149, -83.0364)  # Ontario, across the river: about 1.2 mi from 48226
 SEATTLE = (47.6062, -122.3321)  # about 1,800 mi from Austin
 
 
@@ -45,6 +48,8 @@ def directory(app: Flask) -> Flask:
             city="Toronto", region="ON", services="Cupping; Shockwave therapy"),
         row("seattle", "Seattle Vestibular", SEATTLE, city="Seattle", region="WA",
             postcode="98101", services="Vestibular therapy"),
+        row("windsor", "Windsor Cupping", WINDSOR, country="CA", city="Windsor", region="ON",
+            postcode="N9A 1A1", services="Cupping"),
     ])
     assert report.rejected == []
     return app
@@ -67,7 +72,11 @@ def test_widening_offers_a_radius_that_finds_the_nearest(directory: Flask,
 
 def test_widening_never_leaves_the_searched_country(directory: Flask,
                                                     client: FlaskClient) -> None:
-    body = search(client, postcode="78701", q="cupping")
+    # Within 5 mi of downtown Detroit, the clinic across the river is found ...
+    assert names(search(client, postcode=DETROIT_ZIP, q="cupping", radius="5")) == [
+        "Windsor Cupping"]
+    # ... but nothing within 1 mi is never widened into another country.
+    body = search(client, postcode=DETROIT_ZIP, q="cupping", radius="1")
     assert body["results"] == [] and "widened" not in body
     assert body["suggestion"]["message"].startswith("No provider within 250 mi")
 
@@ -85,8 +94,9 @@ def test_open_now_says_when_the_first_opens_and_offers_to_drop_it(
     assert body["total"] == 0 and body["results"] == [] and "widened" not in body
     [offer] = body["relaxations"]
     assert offer["drop"] == ["open_now"] and offer["count"] == 2
-    assert offer["message"] == ("No provider is open now within 25 mi. 2 providers are open "
-                                "at other times; the first opens tomorrow at 8 AM.")
+    # "today" once midnight has passed in Austin since the directory was loaded
+    assert re.fullmatch(r"No provider is open now within 25 mi\. 2 providers are open at other "
+                        r"times; the first opens (tomorrow|today) at 8 AM\.", offer["message"])
     opening = datetime.fromisoformat(offer["next_opening"])
     assert (opening.hour, opening.minute) == (8, 0)
     followed = client.get(offer["url"]).get_json()

@@ -126,9 +126,6 @@ def init_app(app: Flask) -> None:
             f"FINDER_SEARCH_BACKEND={name!r} is not available; choose from {', '.join(REGISTRY)}"
         )
     app.extensions["finder.search"] = REGISTRY[name](app)
-    from . import keywords
-
-    keywords.init_app(app)
 
 
 def get_backend(app: Flask | None = None) -> SearchBackend:

@@ -1,9 +1,13 @@
 """Insurance and language filters: match the way people type them to the names listings use.
 
 People type "BCBS", "Blue Cross", "aetn" or "Español"; listings say "Blue Cross Blue Shield",
-"Aetna" and "Spanish". A typed filter is folded (case, accents, punctuation), expanded through
-the other names in ``data/filter-aliases.txt``, and matched to every name the directory holds
-that it is the start of (at a word boundary). Backends then keep listings holding any of them.
+"Aetna" and "Spanish". A typed filter is folded (case, accents, punctuation) and expanded
+through the other names in ``data/filter-aliases.txt``; it then means those exact names and
+every name the directory holds that it is the start of (at a word boundary). Backends keep the
+listings holding any of them.
+
+The directory's names are counted at most every few minutes (``DirectoryValues``): a name
+typed in full finds a new listing at once, the start of a new name once it is counted.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from functools import cache
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from ..db import get_database
+from ..models import Status
 from ..resources import resource_dir
 from .documents import normalize_keyword as fold
 
@@ -48,16 +54,17 @@ def _starts(typed: str, name: str) -> bool:
 
 
 def resolve(typed: str, names: Iterable[str]) -> tuple[str, ...]:
-    """Return the folded directory names a typed filter means (empty: none)."""
+    """Return the folded names a typed filter means: itself, its other names, and the known
+    ``names`` that they start."""
     wanted = fold(typed)
     if not wanted:
         return ()
     targets = {wanted, *aliases().get(wanted, ())}
     names = list(names)
-    found = [name for name in names if any(_starts(target, name) for target in targets)]
+    found = {name for name in names if any(_starts(target, name) for target in targets)}
     if not found:  # "Aetna PPO" or "Spanish speaking": a listed name and more words
-        found = [name for name in names if wanted.startswith(f"{name} ")]
-    return tuple(sorted(found))
+        found = {name for name in names if wanted.startswith(f"{name} ")}
+    return tuple(sorted(targets | found))
 
 
 @dataclass(frozen=True)
@@ -104,14 +111,15 @@ class DirectoryValues:
 
     def _read(self, column: str) -> dict[str, Value]:
         with self._engine.connect() as connection:
+            # Each list item of a JSON column, counted: no portable SQL spells it.
             if connection.dialect.name == "postgresql":
                 sql = (f"SELECT item, count(*) FROM location, "
                        f"jsonb_array_elements_text(location.{column}) AS item "
-                       "WHERE status = 'published' GROUP BY item")
+                       "WHERE status = :published GROUP BY item")
             else:
                 sql = (f"SELECT item.value, count(*) FROM location, json_each(location.{column})"
-                       " AS item WHERE status = 'published' GROUP BY item.value")
-            rows = connection.execute(sa.text(sql)).all()
+                       " AS item WHERE status = :published GROUP BY item.value")
+            rows = connection.execute(sa.text(sql), {"published": Status.PUBLISHED.value}).all()
         merged: dict[str, Value] = {}
         counted = sorted(((str(row[0]), int(row[1])) for row in rows), key=lambda row: -row[1])
         for name, count in counted:
@@ -126,8 +134,6 @@ class DirectoryValues:
 
 def init_app(app: Flask) -> None:
     """Keep the directory's filter values for the app."""
-    from ..db import get_database
-
     app.extensions["finder.directory_values"] = DirectoryValues(get_database(app).read_engine)
 
 
@@ -138,5 +144,5 @@ def directory_values(app: Flask | None = None) -> DirectoryValues:
 
 
 def display(values: Mapping[str, Value], folded: Iterable[str]) -> list[str]:
-    """Return the names listings use for these folded names."""
-    return [values[key].name if key in values else key for key in folded]
+    """Return the names listings use for those of these folded names that they use."""
+    return [values[key].name for key in folded if key in values]

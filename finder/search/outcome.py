@@ -1,0 +1,79 @@
+"""What a search answers: its ranked hits and what it says about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..geocode import Place
+from . import Filters, Matches, MatchQuery, SearchBackend
+from .params import SearchParams
+from .query import Concept
+from .ranking import Decay, rank
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One ranked hit, with the parts of its score."""
+
+    id: int
+    distance_km: float
+    text: float
+    decay: float
+    score: float
+    matched_terms: list[str]
+    # What each keyword matched: (typed, as found, exact|synonym|fuzzy).
+    matched: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Hit:
+    listing: dict[str, Any]  # its public JSON, without its URL
+    ranked: Ranked
+
+
+def ranked_page(matches: Matches, sort: str, decay: Decay, offset: int,
+                limit: int) -> list[Ranked]:
+    """Rank all matches with the shared ranking function and return one page."""
+    ranking = rank(matches.ids, matches.distance_km, matches.text, sort, decay)
+    return [Ranked(int(matches.ids[i]), float(matches.distance_km[i]), float(matches.text[i]),
+                   float(ranking.decay[i]), float(ranking.score[i]), matches.matched_terms(i),
+                   matches.matched(i))
+            for i in ranking.order[offset:offset + limit]]
+
+
+@dataclass
+class SearchOutcome:
+    params: SearchParams
+    origin: Place
+    unit: str
+    radius: float
+    total: int
+    hits: list[Hit]
+    did_you_mean: str = ""
+    widened: dict[str, Any] | None = None
+    suggestion: dict[str, Any] | None = None
+    # When nothing is within the radius: the filters or keywords that emptied it.
+    relaxations: list[dict[str, Any]] = field(default_factory=list)
+    # The directory's names that the insurance and language filters matched.
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Search:
+    """One search's fixed parts, so that its variants (relaxed, widened) are one call each."""
+
+    backend: SearchBackend
+    origin: Place
+    radius_km: float
+    concepts: list[Concept]
+    filters: Filters
+
+    def match(self, radius_km: float | None = None, *, concepts: list[Concept] | None = None,
+              filters: Filters | None = None, nearest: int | None = None,
+              correct: bool = False) -> Matches:
+        """Match this search, or a variant of it, within ``radius_km`` (None: anywhere)."""
+        return self.backend.match(MatchQuery(
+            self.origin.lat, self.origin.lon, radius_km,
+            self.concepts if concepts is None else concepts,
+            self.filters if filters is None else filters, nearest=nearest, correct=correct))
