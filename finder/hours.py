@@ -76,20 +76,28 @@ def parse(text: str) -> Hours:
     return {day: sorted(hours[day]) for day in DAYS if day in hours}
 
 
-def format_hours(hours: dict[str, Any]) -> list[tuple[str, str]]:
-    """Return (days, times) rows, runs of days with equal hours merged ("Mon-Fri")."""
-    rows: list[tuple[str, str]] = []
+def _runs(hours: dict[str, Any], every_day: bool, dash: str
+          ) -> list[tuple[str, list[list[str]]]]:
+    """Return (days, spans) for runs of consecutive days with equal hours ("Mon-Fri"); days
+    without hours break a run, or count as closed days when ``every_day``."""
+    rows: list[tuple[str, list[list[str]]]] = []
     run: list[str] = []
     for day in [*DAYS, None]:
-        if run and (day is None or hours.get(day) != hours.get(run[0]) or day not in hours):
-            times = hours[run[0]]
-            first, last = DAY_NAMES[run[0]], DAY_NAMES[run[-1]]
-            label = first if len(run) == 1 else f"{first}-{last}"
-            rows.append((label, ", ".join(f"{a}-{b}" for a, b in times) if times else "Closed"))
+        listed = day is not None and (every_day or day in hours)
+        if run and (not listed or hours.get(day or "", []) != hours.get(run[0], [])):
+            label = DAY_NAMES[run[0]] if len(run) == 1 else (
+                f"{DAY_NAMES[run[0]]}{dash}{DAY_NAMES[run[-1]]}")
+            rows.append((label, hours.get(run[0], [])))
             run = []
-        if day is not None and day in hours:
+        if listed and day is not None:
             run.append(day)
     return rows
+
+
+def format_hours(hours: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (days, times) rows, runs of days with equal hours merged ("Mon-Fri")."""
+    return [(days, ", ".join(f"{a}-{b}" for a, b in spans) if spans else "Closed")
+            for days, spans in _runs(hours, every_day=False, dash="-")]
 
 
 def to_text(hours: dict[str, Any]) -> str:
@@ -128,20 +136,9 @@ def clock(hhmm: str, country: str) -> str:
 
 
 def week(hours: dict[str, Any], country: str) -> list[tuple[str, str]]:
-    """Return (day, times) for all seven days, runs of equal days merged, closed ones said."""
-    rows: list[tuple[str, str]] = []
-    run: list[str] = []
-    for day in [*DAYS, None]:
-        if run and (day is None or hours.get(day, []) != hours.get(run[0], [])):
-            spans = hours.get(run[0], [])
-            label = DAY_NAMES[run[0]] if len(run) == 1 else (
-                f"{DAY_NAMES[run[0]]}–{DAY_NAMES[run[-1]]}")
-            times = ", ".join(f"{clock(a, country)}–{clock(b, country)}" for a, b in spans)
-            rows.append((label, times or "Closed"))
-            run = []
-        if day is not None:
-            run.append(day)
-    return rows
+    """Return (days, times) for all seven days, as the country reads times, closed days said."""
+    return [(days, ", ".join(f"{clock(a, country)}–{clock(b, country)}" for a, b in spans)
+             or "Closed") for days, spans in _runs(hours, every_day=True, dash="–")]
 
 
 def _local(timezone: str, at: datetime) -> datetime | None:
@@ -190,7 +187,7 @@ def when(moment: datetime, at: datetime) -> str:
 
 def status(hours: dict[str, Any], timezone: str, country: str, at: datetime) -> str:
     """Return "Open now until 6 PM", "Opens tomorrow at 8 AM" or "" when no hours are known."""
-    if not hours:
+    if not hours or _local(timezone, at) is None:
         return ""
     closes = closing_time(hours, timezone, at)
     if closes is not None:

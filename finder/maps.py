@@ -22,7 +22,7 @@ from geographiclib.geodesic import Geodesic
 from . import geo
 
 if TYPE_CHECKING:
-    from .search.service import SearchOutcome
+    from .search.outcome import SearchOutcome
 
 WIDTH = 340  # viewBox units: about one per CSS pixel in the page's map column
 RESULTS_HEIGHT = 340
@@ -214,9 +214,11 @@ def for_results(outcome: SearchOutcome, tile_url: str = "") -> Map | None:
                  linked=True)
 
 
-def for_provider(listing: Any, origin: Origin | None = None, tile_url: str = "") -> Map:
-    """Return the map of a profile: the provider alone, or with the search origin."""
-    unit = geo.default_unit(listing.country or "")
+def for_provider(listing: Any, origin: Origin | None = None, tile_url: str = "",
+                 unit: str = "") -> Map:
+    """Return the map of a profile: the provider alone, or with the search origin (distances
+    in ``unit``, by default the listing's country's)."""
+    unit = unit or geo.default_unit(listing.country or "")
     distance = ""
     if origin is not None:
         km = geo.geodesic_km(origin.lat, origin.lon, listing.latitude, listing.longitude)

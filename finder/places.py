@@ -401,7 +401,8 @@ def search_args(city: City, listings: list[Listing]) -> dict[str, Any]:
     postcodes = Counter(row.postcode.strip() for row in listings if row.postcode.strip())
     if postcodes:
         return {"postcode": postcodes.most_common(1)[0][0], "country": city.country}
-    return {"lat": f"{city.lat:.5f}", "lon": f"{city.lon:.5f}"}
+    region = f", {city.region_code}" if city.region_code else ""
+    return {"city": f"{city.name}{region}", "country": city.country}
 
 
 def city_listings(session: Session, city: City) -> list[Listing]:

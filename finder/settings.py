@@ -168,12 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),
-    Setting("VERIFY_EVERY_DAYS", 90,
-            "Days after which a listing's last verification is old: its profile warns patients "
-            "to check the details by phone.", _positive_int),
     Setting("DECAY_SCALE_MI", 10.0,
             "Distance in miles beyond the offset at which `sort=best` halves a score.",
             _positive_float),
+    Setting("VERIFY_EVERY_DAYS", 90,
+            "Days after which a listing's last verification is old: its profile warns patients "
+            "to check the details by phone.", _positive_int),
     Setting("MAP_TILE_URL", "",
             "Optional map tile URL template with `{z}`, `{x}` and `{y}` (Web Mercator, 256 px), "
             "e.g. `https://tile.example.org/{z}/{x}/{y}.png`; when set, maps draw these tiles "

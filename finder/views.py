@@ -24,7 +24,7 @@ from .api import run_search
 from .db import get_session
 from .errors import FinderError
 from .geocode.gazetteer import SUGGESTED_COUNTRIES, country_names
-from .hours import is_open, status, week
+from .hours import status, week
 from .listings import address_lines, get_published
 from .result_page import (
     filter_chips,
@@ -33,9 +33,9 @@ from .result_page import (
     suggestion_args,
     without,
 )
-from .search.keywords import directory_values
+from .search.filter_values import directory_values
+from .search.outcome import SearchOutcome
 from .search.params import SearchParams
-from .search.service import SearchOutcome
 
 bp = Blueprint("views", __name__)
 
@@ -47,13 +47,13 @@ SUGGESTED_KEYWORDS = ("dry needling", "low back pain", "sciatica", "neck pain", 
 PLACE_COOKIE = "finder_place"
 PLACE_ARGS = ("postcode", "city", "country")
 PLACE_COOKIE_DAYS = 90
+POINT_PLACES = 3  # decimals of a device position passed on (about 100 m)
 
 
 @bp.app_context_processor
 def _helpers() -> dict[str, object]:
-    now = datetime.now(UTC)
-    return {"address_lines": address_lines, "is_open": is_open, "now": now,
-            "hours_status": partial(status, at=now), "week": week,
+    return {"address_lines": address_lines, "in_unit": geo.from_km,
+            "hours_status": partial(status, at=datetime.now(UTC)), "week": week,
             "directions_url": partial(maps.directions_url, current_app.config["DIRECTIONS_URL"]),
             "countries": [(code, country_names()[code]) for code in SUGGESTED_COUNTRIES],
             "filter_choices": _filter_choices}
@@ -96,7 +96,7 @@ def search() -> BaseResponse | tuple[str, int]:
                  for fix in exc.suggestions]
         return _home(exc.status, error=exc, form=request.args, fixes=fixes)
     params = outcome.params
-    if outcome.total and not outcome.hits:  # an offset past the end: show the last page
+    if outcome.total and params.offset >= outcome.total:  # past the end: the last page
         return redirect(url_for(".search", **params.query_args(
             offset=last_page_offset(params, outcome.total))))
     response: Response = make_response(render_template("search.html",
@@ -110,6 +110,10 @@ def search() -> BaseResponse | tuple[str, int]:
 
 def _results_context(outcome: SearchOutcome) -> dict[str, object]:
     params = outcome.params
+    # Where directions start: a device position only to about 100 m, since it leaves the site
+    # when a patient follows the link.
+    places = POINT_PLACES if outcome.origin.precision == "point" else 5
+    start = (round(outcome.origin.lat, places), round(outcome.origin.lon, places))
     link = partial(url_for, ".search")
     default_country = current_app.config["DEFAULT_COUNTRY"]
     return {
@@ -130,8 +134,9 @@ def _results_context(outcome: SearchOutcome) -> dict[str, object]:
         if outcome.widened else "",
         "sort_links": {sort: link(**params.query_args(sort=sort, offset=0))
                        for sort in ("best", "distance", "relevance")},
-        "profile_args": {"back": request.full_path, "from_lat": f"{outcome.origin.lat:.5f}",
-                         "from_lon": f"{outcome.origin.lon:.5f}", "unit": outcome.unit},
+        "start": start,
+        "profile_args": {"back": request.full_path, "from_lat": start[0], "from_lon": start[1],
+                         "unit": outcome.unit},
         "map_data": maps.for_results(outcome, current_app.config["MAP_TILE_URL"]),
     }
 
@@ -144,10 +149,10 @@ def provider(location_id: int) -> str:
     if not back.startswith("/search?"):
         back = ""  # only ever link back to our own search page
     origin = maps.origin_from_args(request.args)  # where the searcher came from, if known
+    unit = request.args.get("unit", "")
+    unit = unit if unit in geo.UNITS else geo.default_unit(location.country)
     distance = ""
     if origin is not None:
-        unit = request.args.get("unit", "")
-        unit = unit if unit in geo.UNITS else geo.default_unit(location.country)
         km = geo.geodesic_km(origin.lat, origin.lon, location.latitude, location.longitude)
         distance = f"{geo.from_km(km, unit):.1f} {unit}"
     verified_days = (date.today() - location.last_verified).days if location.last_verified \
@@ -156,4 +161,4 @@ def provider(location_id: int) -> str:
                            distance=distance, verified_days=verified_days,
                            verify_every_days=current_app.config["VERIFY_EVERY_DAYS"],
                            map_data=maps.for_provider(location, origin,
-                                                      current_app.config["MAP_TILE_URL"]))
+                                                      current_app.config["MAP_TILE_URL"], unit))

@@ -322,6 +322,7 @@ def test_status_says_until_when_or_when_next(at: datetime, expected: str) -> Non
 def test_status_of_a_place_never_open_and_of_unknown_hours() -> None:
     assert status({"mon": []}, "America/Chicago", "US", chicago(2, 9)) == "Closed"
     assert status({}, "America/Chicago", "US", chicago(2, 9)) == ""
+    assert status(WEEK, "Mars/Olympus_Mons", "US", chicago(2, 9)) == ""  # nothing to say
 
 
 def test_next_opening_is_local_and_after_the_moment() -> None:

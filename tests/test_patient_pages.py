@@ -80,8 +80,10 @@ def test_open_now_says_when_they_open_and_drops_the_filter_in_one_click(
     page = open_page()
     page.goto("/search?q=dry+needling&postcode=78701&open_now=true")
     offer = page.locator(".relaxation")
-    expect(offer).to_contain_text("No provider is open now within 25 mi. 2 providers are open "
-                                  "at other times; the first opens tomorrow at 8 AM.")
+    # "today" once midnight has passed in Austin since the directory was loaded
+    expect(offer).to_contain_text(re.compile(
+        r"No provider is open now within 25 mi\. 2 providers are open at other times; the "
+        r"first opens (tomorrow|today) at 8 AM\."))
     expect(page.locator("#widened")).to_have_count(0)  # never far-away clinics instead
     assert_accessible(page)
     offer.get_by_role("link", name="Show the 2 providers open at other times").click()
@@ -124,7 +126,7 @@ def test_a_typo_shows_the_corrected_query_with_its_synonyms(open_page: PageFacto
         "Showing results for dry needling (you typed “dry neeedling”).")
     assert page.locator("li.result h3").all_inner_texts() == right == [
         "Needle Point PT", "Lakeside Rehab"]
-    expect(page.locator("#result-2 .matched, li.result .matched").nth(1)).to_have_text(
+    expect(page.locator("li.result .matched").nth(1)).to_have_text(
         "Matched: dry needling (listed as “intramuscular stimulation”)")
     page.goto("/search?q=%3Cscript%3Eneeedling%3C%2Fscript%3E&postcode=78701")
     expect(page.locator("#did-you-mean")).to_have_count(0)
@@ -220,7 +222,7 @@ def test_profile_has_a_call_button_the_distance_and_an_honest_warning(
     expect(page.locator("#distance")).to_have_text("0.5 mi from where you searched")
     expect(page.locator("#stale")).to_contain_text("last verified 13 months ago")
     expect(page.locator("#stale")).to_contain_text("Call to check")
-    expect(page.locator(".open-status")).to_have_text(re.compile(r"opens tomorrow at 8 AM"))
+    expect(page.locator(".open-status")).to_have_text(re.compile(r"opens (tomorrow|today) at 8 AM"))
     body = page.locator("main").inner_text()
     assert "Source" not in body and "America/Chicago" not in body
     assert_accessible(page)

@@ -7,16 +7,20 @@
   var lon = document.getElementById("lon");
   var postcode = document.getElementById("postcode");
   var status = document.getElementById("locate-status");
-  if (!button || !lat || !lon || !postcode || !("geolocation" in navigator)) {
+  if (!lat || !lon || !postcode) {
     return;
   }
-  button.hidden = false;
-  // Typing a postcode means the user no longer wants their device's position.
+  // Typing a postcode means the user no longer wants their device's position (the server
+  // also prefers a typed place, for browsers without JavaScript).
   postcode.addEventListener("input", function () {
     lat.value = "";
     lon.value = "";
     postcode.required = true;
   });
+  if (!button || !("geolocation" in navigator)) {
+    return;
+  }
+  button.hidden = false;
   button.addEventListener("click", function () {
     status.textContent = "Finding your location…";
     navigator.geolocation.getCurrentPosition(function (position) {
