@@ -89,10 +89,13 @@ SEARCH_PARAMETERS = [
 
 ERROR_SUGGESTION_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A place the request may have meant, with the search URL that uses it.",
+    "description": "A place the request may have meant: search again with its `country` and "
+                   "its `postcode` or `city`.",
+    "required": ["country", "label"],
     "properties": {
         "country": {"type": "string"}, "postcode": {"type": "string"},
-        "city": {"type": "string"}, "label": {"type": "string"}, "url": {"type": "string"},
+        "city": {"type": "string"}, "label": {"type": "string"},
+        "place": {"type": "string", "description": "Where that postcode is."},
     },
 }
 
@@ -238,14 +241,16 @@ WIDENED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Present when nothing is within the radius: the results are then the "
                    "nearest matches beyond it.",
-    "required": ["radius", "unit", "nearest_distance", "count", "message"],
+    "required": ["radius", "unit", "nearest_distance", "count", "search_radius", "country",
+                 "message"],
     "properties": {
         "radius": {"type": "number", "description": "The radius that held nothing."},
         "unit": {"type": "string", "enum": ["mi", "km"]},
         "nearest_distance": {"type": "number"},
         "count": {"type": "integer"},
         "message": {"type": "string"},
-        "search_radius": {"type": "number", "description": "The radius the results came from."},
+        "search_radius": {"type": "number",
+                          "description": "A radius within which a search finds the nearest."},
         "country": {"type": "string"},
     },
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
@@ -21,7 +22,7 @@ from openapi_spec_validator import validate
 from werkzeug.test import TestResponse
 
 from finder import create_app
-from finder.db import get_database
+from finder.db import get_database, session_scope
 from finder.openapi import ERROR_CODES, OPENAPI_VERSION, STATUS_ERROR_CODES, openapi_document
 from finder.search import get_backend
 from tests.conftest import AUSTIN, TEST_CONFIG, load, near, row
@@ -124,8 +125,11 @@ def test_rate_limited_answers_document_retry_after() -> None:
 @pytest.mark.parametrize(("instance", "valid"), [
     ({"error": {"code": "unknown_postcode", "message": "No such postcode."}}, True),
     ({"error": {"code": "unknown_postcode", "message": "No such postcode.",
-                "suggestions": [{"country": "GB", "postcode": "SW1A 1AA", "label": "London",
-                                 "url": "/api/v1/search?postcode=SW1A+1AA&country=GB"}]}}, True),
+                "suggestions": [{"country": "GB", "postcode": "SW1A 1AA",
+                                 "label": "SW1A 1AA in United Kingdom",
+                                 "place": "SW, London South West"}]}}, True),
+    ({"error": {"code": "invalid_postcode", "message": "Not a ZIP.",
+                "suggestions": [{"postcode": "SW1A 1AA"}]}}, False),
     ({"error": {"code": "unknown_postcode"}}, False),
     ({"error": {"code": "Not Snake", "message": "x"}}, False),
     ({"message": "x"}, False),
@@ -190,6 +194,8 @@ def directory(app: Flask) -> FlaskClient:
     ("GET", "/api/v1/search?postcode=78701&q=neeedling", 200, "did_you_mean"),
     ("GET", "/api/v1/search?postcode=78701&q=zebra+crossing", 200, "suggestion"),
     ("GET", "/api/v1/search?postcode=78701&q=cupping&telehealth=no", 200, "suggestion"),
+    ("GET", "/api/v1/search?postcode=78701&q=cupping&telehealth=no", 200, "relaxations"),
+    ("GET", "/api/v1/search?postcode=78701&insurance=cign", 200, "filters"),
     ("GET", "/api/v1/listings/1", 200, "hours"),
     ("GET", "/api/v1/listings/3", 200, "address"),
     ("GET", "/healthz", 200, "checks"),
@@ -198,6 +204,8 @@ def directory(app: Flask) -> FlaskClient:
     ("GET", "/api/v1/search?postcode=78701&radius=0", 400, "error"),
     ("GET", "/api/v1/search?postcode=78701&sort=random", 400, "error"),
     ("GET", "/api/v1/search?postcode=12345&country=ZZ", 400, "error"),
+    ("GET", "/api/v1/search?postcode=M5V+2T6", 400, "error"),
+    ("GET", "/api/v1/search?city=Austn,+TX", 400, "error"),
     ("GET", "/api/v1/listings/12345", 404, "error"),
     ("GET", "/api/v1/listings/abc", 404, "error"),
     ("GET", "/api/v1/nothing-here", 404, "error"),
@@ -224,13 +232,12 @@ def test_rate_limited_response_is_as_documented(data_dir: Path) -> None:
     get_database(app).dispose()
 
 
-def test_internal_error_is_as_documented(client: FlaskClient,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(args: object) -> None:
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr("finder.api.run_search", broken)
-    response = client.get("/api/v1/search?postcode=78701")
+def test_internal_error_is_as_documented(app: Flask, client: FlaskClient) -> None:
+    # A database missing its main table: the listing endpoint cannot answer.
+    with session_scope(app) as session:
+        session.execute(sa.text("ALTER TABLE location RENAME TO location_gone"))
+        session.commit()
+    response = client.get("/api/v1/listings/1")
     assert response.status_code == 500
     assert assert_documented(response)["error"]["code"] == "internal_error"
 

@@ -150,9 +150,8 @@ class Gazetteer:
         entries = self._country(country)
         entry = None
         try:
-            keys = _candidate_keys(raw, country)
+            keys = _candidate_keys(raw, country, typed=code.strip())
         except InvalidPostcode as exc:
-            exc.message = exc.message.replace(repr(raw), repr(code.strip()))
             exc.suggestions = self.other_countries(code, country)
             raise
         for key in keys:
@@ -263,17 +262,20 @@ def _check_country(country: str) -> str:
     return country
 
 
-def _candidate_keys(raw: str, country: str) -> list[str]:
-    """Return the normalised spellings of a postcode to try, most precise first."""
+def _candidate_keys(raw: str, country: str, typed: str) -> list[str]:
+    """Return the normalised spellings of a postcode to try, most precise first; a postcode
+    of the wrong shape is refused in the words it was ``typed``."""
     if country == "US":
         match = _US_ZIP.match(raw)
         if not match:
-            raise InvalidPostcode(f"{raw!r} is not a US ZIP code (expected 12345 or 12345-6789).")
+            raise InvalidPostcode(
+                f"{typed!r} is not a US ZIP code (expected 12345 or 12345-6789).")
         return [match.group(1)]
     if country == "CA":
         match = _CA_POSTCODE.match(raw)
         if not match:
-            raise InvalidPostcode(f"{raw!r} is not a Canadian postal code (expected A1A 1A1).")
+            raise InvalidPostcode(
+                f"{typed!r} is not a Canadian postal code (expected A1A 1A1).")
         return [match.group(1)]  # the data holds forward sortation areas (first three)
     compact = re.sub(r"[\s-]", "", raw)
     keys = [raw, compact, raw.replace(" ", "-")]
