@@ -112,6 +112,9 @@ def test_open_now_says_when_the_first_opens_and_offers_to_drop_it(
      "other languages."),
     ({"q": "vestibular"}, "q", "No provider within 25 mi matches “vestibular”. 2 providers "
      "are nearby."),
+    ({"accepting_new_patients": "false"}, "accepting_new_patients",
+     "No provider within 25 mi is not accepting new patients. 2 providers nearby are "
+     "accepting new patients."),
 ])
 def test_the_filter_that_emptied_the_page_is_named(directory: Flask, client: FlaskClient,
                                                    params: dict[str, str], drop: str,
@@ -181,3 +184,11 @@ def test_a_correction_that_finds_nothing_near_is_not_offered(directory: Flask,
     near_seattle = search(client, postcode="98101", q="vestibulr")
     assert near_seattle["did_you_mean"] == "vestibular"
     assert names(near_seattle) == ["Seattle Vestibular"]
+
+
+def test_a_new_insurance_name_is_found_at_once_by_its_full_name(directory: Flask,
+                                                                client: FlaskClient) -> None:
+    assert search(client, postcode="78701", insurance="Aetna")["total"] == 1  # names counted
+    load(directory, [row("new", "Brand New PT", near(AUSTIN, 1.0), services="Dry needling",
+                         insurance="Oscar Health")])
+    assert names(search(client, postcode="78701", insurance="oscar health")) == ["Brand New PT"]
