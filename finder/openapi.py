@@ -273,6 +273,8 @@ RELAXATION_SCHEMA: dict[str, Any] = {
     "properties": {
         "drop": _strings("The filters this search leaves out."),
         "count": {"type": "integer"},
+        "at_least": {"type": "boolean",
+                     "description": "True when there are this many or more (counted up to 100)."},
         "message": {"type": "string"},
         "action": {"type": "string", "description": "A label for a link to that search."},
         "next_opening": {"type": "string", "format": "date-time", "nullable": True,

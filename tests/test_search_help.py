@@ -192,3 +192,13 @@ def test_a_new_insurance_name_is_found_at_once_by_its_full_name(directory: Flask
     load(directory, [row("new", "Brand New PT", near(AUSTIN, 1.0), services="Dry needling",
                          insurance="Oscar Health")])
     assert names(search(client, postcode="78701", insurance="oscar health")) == ["Brand New PT"]
+
+
+def test_a_relaxed_search_counts_up_to_a_hundred(directory: Flask, client: FlaskClient) -> None:
+    load(directory, [row(f"more-{i}", f"Clinic {i:03d}", near(AUSTIN, 3.0 + i / 50, 3.6 * i))
+                     for i in range(100)])
+    [offer] = search(client, postcode="78701", q="vestibular")["relaxations"]
+    assert (offer["count"], offer["at_least"]) == (100, True)
+    assert offer["message"] == ("No provider within 25 mi matches “vestibular”. 100+ providers "
+                                "are nearby.")
+    assert client.get(offer["url"]).get_json()["total"] == 102

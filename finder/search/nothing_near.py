@@ -19,6 +19,7 @@ from ..hours import clock, next_opening, when
 from . import Filters, Matches
 from .outcome import Ranked, Search, SearchOutcome, ranked_page
 from .params import MAX_RADIUS_KM, SearchParams
+from .query import Concept
 from .ranking import Decay
 
 WIDENED_LIMIT = 5
@@ -27,6 +28,8 @@ WIDENED_LIMIT = 5
 MOST_LOOKED_AT = 2000
 # Relaxed searches whose nearest listings are read to say when the first of them opens.
 OPENING_LOOKAHEAD = 50
+# A relaxed search counts its matches up to this many ("100+ providers are nearby").
+RELAXED_COUNT = 100
 
 
 @dataclass(frozen=True)
@@ -150,37 +153,58 @@ def _relaxations(run: Search, outcome: SearchOutcome) -> list[dict[str, Any]]:
     offers = []
     for narrowing in used:
         if narrowing.name == "q":
-            matches = run.match(run.radius_km, concepts=[])
+            found = _within(run, concepts=[], filters=run.filters)
         else:
-            matches = run.match(run.radius_km,
-                                filters=replace(run.filters, **{narrowing.field: None}))
-        if len(matches.ids):
-            offers.append(_offer(run, outcome, [narrowing], matches))
+            found = _within(run, concepts=None,
+                            filters=replace(run.filters, **{narrowing.field: None}))
+        if found.count:
+            offers.append(_offer(run, outcome, [narrowing], found))
     if not offers and len(used) > 1:
-        matches = run.match(run.radius_km, concepts=[], filters=Filters())
-        if len(matches.ids):
-            offers.append(_offer(run, outcome, used, matches))
+        found = _within(run, concepts=[], filters=Filters())
+        if found.count:
+            offers.append(_offer(run, outcome, used, found))
     return offers
 
 
+@dataclass
+class _Found:
+    matches: Matches  # the nearest of them at least
+    count: int
+    at_least: bool  # there may be more than ``count``
+
+
+def _within(run: Search, concepts: list[Concept] | None, filters: Filters) -> _Found:
+    """Count a relaxed search's matches within the radius, up to RELAXED_COUNT: the nearest
+    that many are found without scoring every listing of a large radius. (With "open now"
+    still asked, the radius bounds the work instead: few listings are open at night.)"""
+    if filters.open_at is not None:
+        matches = run.match(run.radius_km, concepts=concepts, filters=filters)
+        return _Found(matches, len(matches.ids), False)
+    matches = run.match(None, concepts=concepts, filters=filters, nearest=RELAXED_COUNT)
+    inside = matches.distance_km <= run.radius_km
+    count = int(inside.sum())
+    return _Found(matches, min(count, RELAXED_COUNT), count >= RELAXED_COUNT)
+
+
 def _offer(run: Search, outcome: SearchOutcome, drop: list[Narrowing],
-           matches: Matches) -> dict[str, Any]:
+           found: _Found) -> dict[str, Any]:
     params = replace(outcome.params, q=outcome.did_you_mean or outcome.params.q)
-    count = len(matches.ids)
+    count = found.count
     within = f"within {outcome.radius:g} {outcome.unit}"
-    some = f"{count} provider{'s' if count != 1 else ''}"
+    some = f"{count}{'+' if found.at_least else ''} provider{'s' if count != 1 else ''}"
     offer: dict[str, Any] = {"drop": [n.name for n in drop], "count": count,
-                             "next_opening": None}
+                             "at_least": found.at_least, "next_opening": None}
     if len(drop) == 1:
         narrowing = drop[0]
         message = (f"No provider {narrowing.missing(params, within)}. "
                    f"{some} {narrowing.others(params, count != 1)}")
         offer["action"] = f"Show the {some} {narrowing.action}"
     else:
-        message = f"No provider {within} matches all of these. {some} nearby have none of them"
+        message = (f"No provider {within} matches all of these. "
+                   f"{some} {'are' if count != 1 else 'is'} nearby without them")
         offer["action"] = f"Show all {some} nearby"
     if drop[0].name == "open_now":
-        opening = _first_opening(run, matches)
+        opening = _first_opening(run, found.matches)
         if opening is not None:
             offer["next_opening"] = opening.isoformat()
             message += (f"; the first opens {when(opening, datetime.now(UTC))} at "
