@@ -103,6 +103,20 @@ def test_nearest_beyond_the_radius_are_the_true_nearest(demo: Flask, lat: float,
     assert got == expected and len(expected) == 3
 
 
+@pytest.mark.parametrize(("radius_km", "q"), [(60.0, ""), (40.0, "vestibular"),
+                                               (400.0, "pelvic floor migraine"),
+                                               (1.0, "vestibular")])
+def test_nearest_within_a_radius_stop_at_it(demo: Flask, radius_km: float, q: str) -> None:
+    backend = get_backend(demo)
+    everything = backend.match(MatchQuery(40.75, -73.99, radius_km, parse(q)))
+    nearest = backend.match(MatchQuery(40.75, -73.99, radius_km, parse(q), nearest=3))
+    expected = [int(i) for i in everything.ids[np.lexsort((everything.ids,
+                                                           everything.distance_km))][:3]]
+    got = [int(i) for i in nearest.ids[np.lexsort((nearest.ids, nearest.distance_km))][:3]]
+    assert got == expected
+    assert (nearest.distance_km <= radius_km).all()
+
+
 def test_warming_up_changes_no_result(demo: Flask) -> None:
     backend = get_backend(demo)
     before = backend.match(MatchQuery(40.75, -73.99, 400.0, parse("low back pain")))

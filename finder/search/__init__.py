@@ -34,10 +34,10 @@ class Filters:
 class MatchQuery:
     lat: float
     lon: float
-    radius_km: float | None  # None: no radius (used to find the nearest beyond it)
+    radius_km: float | None  # None: no radius
     concepts: list[Concept] = field(default_factory=list)
     filters: Filters = Filters()
-    nearest: int | None = None  # with no radius: only the nearest this many matter
+    nearest: int | None = None  # only the nearest this many matter (within the radius)
     correct: bool = True  # add spelling corrections to words no listing holds
 
 

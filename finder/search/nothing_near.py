@@ -133,16 +133,14 @@ def nearest_in_country(run: Search, wanted: int, decay: Decay,
     """Return the ``wanted`` nearest matches within ``within_km`` in the origin's country
     (from a device position, the nearest listing's country)."""
     country = run.origin.country if run.origin.precision != "point" else ""
-    looked = wanted * 4
+    looked = wanted  # more only when some of them are across a border
     while True:
-        found = ranked_page(run.match(None, nearest=looked), "distance", decay, 0, looked)
-        inside = [r for r in found if r.distance_km <= within_km]
-        listed = run.backend.listings([r.id for r in inside])
-        countries = {r.id: listed[r.id]["address"]["country"] for r in inside if r.id in listed}
+        found = ranked_page(run.match(within_km, nearest=looked), "distance", decay, 0, looked)
+        listed = run.backend.listings([r.id for r in found])
+        countries = {r.id: listed[r.id]["address"]["country"] for r in found if r.id in listed}
         country = country or next(iter(countries.values()), "")
-        kept = [r for r in inside if countries.get(r.id) == country]
-        if (len(kept) >= wanted or len(inside) < len(found) or len(found) < looked
-                or looked >= MOST_LOOKED_AT):
+        kept = [r for r in found if countries.get(r.id) == country]
+        if len(kept) >= wanted or len(found) < looked or looked >= MOST_LOOKED_AT:
             return kept[:wanted]
         looked *= 8
 
@@ -175,14 +173,10 @@ class _Found:
 
 def _within(run: Search, concepts: list[Concept] | None, filters: Filters) -> _Found:
     """Count a relaxed search's matches within the radius, up to RELAXED_COUNT: the nearest
-    that many are found without scoring every listing of a large radius. (With "open now"
-    still asked, the radius bounds the work instead: few listings are open at night.)"""
-    if filters.open_at is not None:
-        matches = run.match(run.radius_km, concepts=concepts, filters=filters)
-        return _Found(matches, len(matches.ids), False)
-    matches = run.match(None, concepts=concepts, filters=filters, nearest=RELAXED_COUNT)
-    inside = matches.distance_km <= run.radius_km
-    count = int(inside.sum())
+    that many are found without scoring every listing of a large radius."""
+    matches = run.match(run.radius_km, concepts=concepts, filters=filters,
+                        nearest=RELAXED_COUNT)
+    count = len(matches.ids)
     return _Found(matches, min(count, RELAXED_COUNT), count >= RELAXED_COUNT)
 
 

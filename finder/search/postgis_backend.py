@@ -222,7 +222,7 @@ class PostgisBackend:
             query = _Query(request, concepts)
             radius_km = request.radius_km
             rows: Sequence[sa.Row[Any]] = []
-            if radius_km is None and request.nearest is not None:
+            if request.nearest is not None:
                 radius_km = _nearest_radius(connection, query, request)  # None: no match
             if radius_km is not None or request.nearest is None:  # None here: everywhere
                 rows = query.open_rows(connection.execute(query.select(radius_km),
@@ -339,26 +339,30 @@ def _vocabulary(connection: sa.Connection) -> spelling.Vocabulary:
 
 def _nearest_radius(connection: sa.Connection, query: _Query,
                     request: MatchQuery) -> float | None:
-    """Return a radius holding the ``request.nearest`` nearest matches (None: no match).
+    """Return a radius holding the ``request.nearest`` nearest matches within the request's
+    radius, if any (None: no match).
 
     The nearest by the GiST index's spherical distance; the radius search that follows
     finds any that the exact distance would order differently.
     """
     assert request.nearest is not None
-    wanted = request.nearest
+    wanted, bound = request.nearest, request.radius_km
     looked = wanted if query.open_at is None else 4 * wanted  # "open now" is checked here
     while True:
-        found = connection.execute(query.select(None, nearest=looked), query.params).all()
+        found = connection.execute(query.select(bound, nearest=looked), query.params).all()
         rows = query.open_rows(found)
         if len(rows) >= wanted or len(found) < looked:
             break
         looked *= 8
     if not rows:
         return None
+    if len(rows) < wanted and bound is not None:
+        return bound
     distance = np.sort(geo.geodesic_km_many(
         request.lat, request.lon, np.array([row.lat for row in rows], dtype=np.float64),
         np.array([row.lon for row in rows], dtype=np.float64)))
-    return float(distance[min(wanted, len(distance)) - 1]) + 1e-6
+    nearest = float(distance[min(wanted, len(distance)) - 1]) + 1e-6
+    return nearest if bound is None else min(nearest, bound)
 
 
 def _documents(connection: sa.Connection, ids: list[int]) -> list[tuple[Any, ...]]:

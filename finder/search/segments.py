@@ -241,7 +241,7 @@ def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
                   request: MatchQuery, concepts: Sequence[Concept]) -> Candidates:
     """Match a query against one segment, within a spherical superset of the radius."""
     radius_km = request.radius_km
-    if radius_km is None and request.nearest is not None and data.tree is not None:
+    if request.nearest is not None and data.tree is not None:
         radius_km = _nearest_radius(data, reader, alive, request, concepts)
         if radius_km is None:
             return Candidates.none(len(concepts))
@@ -259,29 +259,37 @@ def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
 
 def _nearest_radius(data: SegmentData, reader: IndexReader, alive: np.ndarray,
                     request: MatchQuery, concepts: Sequence[Concept]) -> float | None:
-    """Return a radius holding the ``request.nearest`` nearest matches (None: no match).
+    """Return a radius holding the ``request.nearest`` nearest matches within the request's
+    radius, if any (None: no match).
 
-    Looks at ever more of the nearest listings (by the KD-tree) until enough of them match,
-    so "the nearest beyond the radius" never has to match the whole directory.
+    Looks at ever more of the nearest listings (by the KD-tree, never beyond the radius)
+    until enough of them match, so "the nearest" never has to match the whole directory.
     """
     assert data.tree is not None and request.nearest is not None
     origin = unit_vector(request.lat, request.lon)
+    bound = (np.inf if request.radius_km is None
+             else chord(request.radius_km * geo.PREFILTER_SLACK + 0.1))
     looked = 4 * request.nearest
     while True:
         count = min(looked, data.size)
-        _, found = data.tree.query(origin, k=count)
-        rows = np.sort(np.atleast_1d(found).astype(np.int64))
+        _, found = data.tree.query(origin, k=count, distance_upper_bound=bound)
+        found = np.atleast_1d(found).astype(np.int64)
+        exhausted = count == data.size or found[-1] == data.size  # data.size: none left
+        rows = np.sort(found[found < data.size])
         rows = rows[alive[rows]]
         rows, _text, _best = _match_text(data, reader, rows, concepts)
         rows = rows[_filter(data, reader, rows, request.filters)]
-        if len(rows) >= request.nearest or count == data.size:
+        if len(rows) >= request.nearest or exhausted:
             break
         looked *= 8
     if not len(rows):
         return None
+    if len(rows) < request.nearest and request.radius_km is not None:
+        return request.radius_km
     distance = np.sort(geo.geodesic_km_many(request.lat, request.lon, data.lats[rows],
                                             data.lons[rows]))
-    return float(distance[min(request.nearest, len(distance)) - 1]) + 1e-6
+    nearest = float(distance[min(request.nearest, len(distance)) - 1]) + 1e-6
+    return nearest if request.radius_km is None else min(nearest, request.radius_km)
 
 
 def _match_text(data: SegmentData, reader: IndexReader, rows: np.ndarray,
