@@ -22,7 +22,7 @@ from functools import cache
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from ..db import get_database
+from ..db import SQLITE_MMAP_BYTES, get_database
 from ..models import Status
 from ..resources import resource_dir
 from .documents import normalize_keyword as fold
@@ -110,16 +110,24 @@ class DirectoryValues:
             self._cached[field] = (time.monotonic(), values)
 
     def _read(self, column: str) -> dict[str, Value]:
+        published = {"published": Status.PUBLISHED.value}
         with self._engine.connect() as connection:
             # Each list item of a JSON column, counted: no portable SQL spells it.
             if connection.dialect.name == "postgresql":
                 sql = (f"SELECT item, count(*) FROM location, "
                        f"jsonb_array_elements_text(location.{column}) AS item "
                        "WHERE status = :published GROUP BY item")
+                rows = connection.execute(sa.text(sql), published).all()
             else:
                 sql = (f"SELECT item.value, count(*) FROM location, json_each(location.{column})"
                        " AS item WHERE status = :published GROUP BY item.value")
-            rows = connection.execute(sa.text(sql), {"published": Status.PUBLISHED.value}).all()
+                # Scanned through the memory map, the whole table would stay mapped in each
+                # server process; read through SQLite's small page cache instead.
+                connection.exec_driver_sql("PRAGMA mmap_size=0")
+                try:
+                    rows = connection.execute(sa.text(sql), published).all()
+                finally:
+                    connection.exec_driver_sql(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         merged: dict[str, Value] = {}
         counted = sorted(((str(row[0]), int(row[1])) for row in rows), key=lambda row: -row[1])
         for name, count in counted:
