@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from . import migrate
+from .csv_input import decode
 from .db import get_database, session_scope
 from .errors import FinderError
 from .geocode import get_geocoder
@@ -56,8 +57,11 @@ def init_command() -> None:
 def import_command(file: Path, file_format: str, commit_every: int, source: str) -> None:
     """Import listings from FILE; rows are matched on external_id, so reruns are safe."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    text = _decode(file)
-    total_rows = max(text.count("\n") - 1, 0)
+    try:
+        decoded = decode(file.read_bytes())
+    except FinderError as exc:
+        raise _fail(exc) from exc
+    total_rows = max(decoded.text.count("\n") - 1, 0)
     with session_scope(app) as session, click.progressbar(
         length=total_rows, label="Importing", show_pos=True, file=sys.stderr
     ) as bar:
@@ -68,7 +72,8 @@ def import_command(file: Path, file_format: str, commit_every: int, source: str)
 
         try:
             report = import_csv(session, get_geocoder(app),
-                                read_rows(io.StringIO(text, newline="")),
+                                read_rows(io.StringIO(decoded.text, newline=""),
+                                          decoded.notes),
                                 default_country=app.config["DEFAULT_COUNTRY"],
                                 commit_every=commit_every, on_batch=committed,
                                 source=Source(source))
@@ -87,23 +92,6 @@ def import_command(file: Path, file_format: str, commit_every: int, source: str)
         for warning in report.warnings[:MAX_REPORTED]:
             click.echo(f"  line {warning.line} ({warning.external_id}): {warning.reason}")
     click.echo(f"indexed {indexed} change(s)")
-
-
-def _decode(path: Path) -> str:
-    """Return the file's text: UTF-8 (with or without BOM), else Excel's Windows-1252."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise click.ClickException(
-                f"{path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
-                "save it as 'CSV UTF-8'.") from exc
-        click.echo(f"note: {path} is not UTF-8; read it as Windows-1252 (Excel's CSV).",
-                   err=True)
-        return text
 
 
 @click.command("reindex")

@@ -6,15 +6,15 @@ skipped, and never stops the good rows from being imported.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from .errors import FinderError, GeocodingError, InvalidInput
+from . import csv_input
+from .errors import GeocodingError, InvalidInput
 from .geocode import GeocoderChain
 from .geocode.gazetteer import timezone_at
 from .models import Location, Organization, Source, Status, insert_locations
@@ -42,52 +42,11 @@ class ImportReport:
     warnings: list[Rejected] = field(default_factory=list)
 
 
-class CsvFormatError(FinderError):
-    """The file as a whole cannot be read (wrong header, not CSV)."""
-
-    code = "invalid_csv"
-    status = 400
-
-
-def read_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) after checking the header; raise CsvFormatError if unusable.
-
-    A row the csv module cannot read comes out as ``{"__error__": reason}`` so the importer
-    reports it and goes on.
-    """
-    reader = csv.DictReader(handle)
-    try:
-        header = [name.strip() for name in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        raise CsvFormatError(f"The header row cannot be read as CSV: {exc}.") from exc
-    if not header:
-        raise CsvFormatError("The file is empty; expected a header row naming the columns.")
-    if len(header) == 1 and ";" in header[0]:
-        raise CsvFormatError("The header has no commas but has semicolons: save the file as "
-                             "comma-separated CSV (cells may still hold ';' lists).")
-    allowed = (*FIELDS, *EXTRA_FIELDS)
-    unknown = [name for name in header if name and name not in allowed]
-    if unknown:
-        raise CsvFormatError(
-            f"Unknown column(s): {', '.join(unknown)}. Allowed columns: {', '.join(allowed)}."
-        )
-    missing = [name for name in REQUIRED if name not in header]
-    if missing:
-        raise CsvFormatError(f"Missing required column(s): {', '.join(missing)}.")
-    reader.fieldnames = header
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, {"__error__": f"the line cannot be read as CSV: {exc}"}
-            continue
-        extra = row.pop(None, None)  # cells beyond the header
-        row.pop("", None)  # cells under an empty header, e.g. a trailing comma
-        if extra and any(cell.strip() for cell in extra):
-            row["__extra__"] = ",".join(str(cell) for cell in extra)
-        yield reader.line_num, row
+def read_rows(handle: IO[str], notes: Mapping[int, str] | None = None
+              ) -> Iterator[tuple[int, dict[str, str]]]:
+    """Read a listings CSV (see ``csv_input.read_rows``)."""
+    return csv_input.read_rows(handle, notes, allowed=(*FIELDS, *EXTRA_FIELDS),
+                               required=REQUIRED)
 
 
 def locate(fields: dict[str, Any], geocoder: GeocoderChain,
@@ -193,6 +152,8 @@ class Importer:
         except (InvalidInput, GeocodingError) as exc:
             self.report.rejected.append(Rejected(line, external_id, exc.message))
             return
+        if "__note__" in row:
+            self.report.warnings.append(Rejected(line, external_id, row["__note__"]))
         self._seen[external_id] = line
         if existing is None:
             self._create(fields)

@@ -106,7 +106,8 @@ def test_import_reads_an_excel_windows_1252_file(runner: Runner, tmp_path: Path)
     path.write_bytes(csv_text([row("a", "Café Physio", AUSTIN)]).encode("cp1252"))
     result = runner.invoke("import", str(path))
     assert "created 1" in result.output
-    assert "not UTF-8; read it as Windows-1252" in result.output
+    assert "line 2 (a): the line is not UTF-8 (byte 0xe9); it was read as Windows-1252" in (
+        result.output)
 
 
 def test_serve_refuses_a_database_that_needs_init(runner: Runner, data_dir: Path) -> None:
