@@ -111,13 +111,15 @@ def read_rows(handle: IO[str], notes: Mapping[int, str] | None = None,
         extra = cells[width:]
         if any(cell.strip() for cell in extra):
             row["__extra__"] = ",".join(extra)
-        nul = next((name for name, value in row.items() if "\x00" in value), None)
-        if nul is not None:
-            row["__error__"] = (f"{nul}: contains a NUL character (\\0), which cannot be "
-                                "stored; remove it")
-        noted = [notes[number] for number in range(first + 1, last + 1) if number in notes]
-        if noted:
-            row["__note__"] = noted[0]
+        if "\x00" in lines[first] or last - first > 1:
+            nul = next((name for name, value in row.items() if "\x00" in value), None)
+            if nul is not None:
+                row["__error__"] = (f"{nul}: contains a NUL character (\\0), which cannot be "
+                                    "stored; remove it")
+        if notes:
+            noted = [notes[number] for number in range(first + 1, last + 1) if number in notes]
+            if noted:
+                row["__note__"] = noted[0]
         yield line, row
 
 
