@@ -1,5 +1,6 @@
-"""The directory's tables: organisations, their locations (the searchable unit), and the
-change record the search index catches up from."""
+"""The directory's tables: organisations, their locations (the searchable unit), the
+practitioners who work there with their certifications, and the change record the search
+index catches up from."""
 
 from __future__ import annotations
 
@@ -84,6 +85,17 @@ class Organization(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     locations: Mapped[list[Location]] = relationship(back_populates="organization")
+    practitioners: Mapped[list[Practitioner]] = relationship(back_populates="organization")
+
+
+# Which practitioners work at which locations (of their own organisation).
+practitioner_location = sa.Table(
+    "practitioner_location", Base.metadata,
+    sa.Column("practitioner_id", sa.ForeignKey("practitioner.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("location_id", sa.ForeignKey("location.id", ondelete="CASCADE"),
+              primary_key=True, index=True),
+)
 
 
 class Location(Base):
@@ -120,8 +132,18 @@ class Location(Base):
     languages: Mapped[list[str]] = mapped_column(default=list)
     # {"mon": [["08:00", "18:00"]], ...} in the location's own timezone.
     hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # [{"date": "2026-12-25", "closed": true, "hours": [], "note": ""}, ...] by date.
+    holiday_hours: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     telehealth: Mapped[bool] = mapped_column(default=False)
     accepting_new_patients: Mapped[bool] = mapped_column(default=True)
+    direct_access: Mapped[bool | None]  # None: not said
+    home_visits: Mapped[bool | None]
+    # Ids from the vocabularies in data/ (techniques.toml, accessibility.toml).
+    techniques: Mapped[list[str]] = mapped_column(default=list)
+    accessibility: Mapped[list[str]] = mapped_column(default=list)
+    age_groups: Mapped[list[str]] = mapped_column(default=list)
+    # {"min": 90.0, "max": 120.0, "currency": "USD"} per session, or None.
+    self_pay_price: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
     status: Mapped[Status] = mapped_column(_string_enum(Status), default=Status.PUBLISHED,
                                            index=True)
@@ -134,11 +156,60 @@ class Location(Base):
     owner_email: Mapped[str] = mapped_column(sa.String(254), default="")
 
     organization: Mapped[Organization] = relationship(back_populates="locations")
+    practitioners: Mapped[list[Practitioner]] = relationship(
+        secondary=practitioner_location, back_populates="locations",
+        order_by="Practitioner.name")
 
     @property
     def organization_name(self) -> str:
         """The organisation's name, as the plain rows of listings and documents carry it."""
         return self.organization.name
+
+
+class Practitioner(Base):
+    """A clinician of an organisation, working at one or more of its locations."""
+
+    __tablename__ = "practitioner"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    credentials: Mapped[list[str]] = mapped_column(default=list)  # "PT", "DPT", ...
+    npi: Mapped[str] = mapped_column(sa.String(10), default="")  # type 1, individual
+    licence_region: Mapped[str] = mapped_column(sa.String(100), default="")
+    licence_number: Mapped[str] = mapped_column(sa.String(50), default="")
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    gender: Mapped[str | None] = mapped_column(sa.String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="practitioners")
+    locations: Mapped[list[Location]] = relationship(secondary=practitioner_location,
+                                                     back_populates="practitioners")
+    certifications: Mapped[list[Certification]] = relationship(
+        back_populates="practitioner", cascade="all, delete-orphan",
+        order_by="Certification.earned")
+
+
+class Certification(Base):
+    """A dry-needling certification: who issued it, for how many hours, until when."""
+
+    __tablename__ = "certification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("practitioner.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(sa.String(200))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    hours: Mapped[int | None]
+    earned: Mapped[date]
+    expires: Mapped[date | None]  # None: does not expire
+
+    practitioner: Mapped[Practitioner] = relationship(back_populates="certifications")
+
+    def current_on(self, day: date) -> bool:
+        return self.earned <= day and (self.expires is None or day <= self.expires)
 
 
 class DatabaseIdentity(Base):
@@ -175,13 +246,18 @@ def _record_location_changes(session: orm.Session, _context: Any, _instances: An
     """Add an IndexChange for every new or modified location (or its organisation)."""
     changed: set[Location] = set()
     new = set(session.new)  # the property builds a fresh set on every access
-    for obj in [*new, *session.dirty]:
-        if isinstance(obj, Location) and (
-                obj in new or session.is_modified(obj, include_collections=False)):
+    deleted = set(session.deleted)  # a practitioner or certification removed
+    for obj in [*new, *session.dirty, *deleted]:
+        if isinstance(obj, Location) and obj not in deleted and (
+                obj in new or session.is_modified(obj)):
             changed.add(obj)
         elif isinstance(obj, Organization) and obj not in new and (
                 sa.inspect(obj).attrs.name.history.has_changes()):
             changed.update(obj.locations)  # its name is part of every location's text
+        elif isinstance(obj, Practitioner):  # names, credentials, languages are searched
+            changed.update(obj.locations)
+        elif isinstance(obj, Certification) and obj.practitioner is not None:
+            changed.update(obj.practitioner.locations)  # "certified" is a filter
     if not changed:
         return
     _lock_change_order(session)
