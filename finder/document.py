@@ -193,10 +193,10 @@ class Certification(_Part):
     @model_validator(mode="after")
     def _dates(self) -> Certification:
         if self.earned > date.today() + timedelta(days=1):
-            raise _error("earned", f"earned: {self.earned} is in the future")
+            raise _error("earned", f"{self.earned} is in the future", "earned")
         if self.expires is not None and self.expires < self.earned:
-            raise _error("expires", f"expires: {self.expires} is before earned "
-                                    f"({self.earned})")
+            raise _error("expires", f"{self.expires} is before earned ({self.earned})",
+                         "expires")
         return self
 
 
@@ -239,11 +239,11 @@ class Price(_Part):
     @model_validator(mode="after")
     def _range(self) -> Price:
         if self.max is not None and self.max < self.min:
-            raise _error("price", f"max: {self.max:g} is below min ({self.min:g})")
+            raise _error("price", f"{self.max:g} is below min ({self.min:g})", "max")
         self.currency = self.currency.strip().upper()
         if self.currency and not (len(self.currency) == 3 and self.currency.isalpha()):
-            raise _error("currency", f"currency: {self.currency!r} is not a three-letter code "
-                                     "like USD")
+            raise _error("currency", f"{self.currency!r} is not a three-letter code like USD",
+                         "currency")
         return self
 
 
@@ -339,22 +339,25 @@ class ListingDocument(_Part):
     @model_validator(mode="after")
     def _located_and_priced(self, info: ValidationInfo) -> ListingDocument:
         if (self.lat is None) != (self.lon is None):
-            raise _error("location", "lat and lon: give both, or neither")
+            raise _error("location", "give both coordinates, or neither", "lat")
         if ((info.context or {}).get("require_location", True) and self.lat is None
                 and not self.address.postcode):
-            raise _error("location", "address.postcode: is required when lat and lon are empty")
+            raise _error("location", "is required when there are no coordinates",
+                         "address.postcode")
         if self.self_pay_price is not None and not self.self_pay_price.currency:
             currency = CURRENCIES.get(self.address.country)
             if currency is None:
-                raise _error("currency", "self_pay_price.currency: is required (no default "
-                             f"currency for {self.address.country})")
+                raise _error("currency", "is required: there is no default currency for "
+                             f"{self.address.country}", "self_pay_price.currency")
             self.self_pay_price.currency = currency
         return self
 
 
-def _error(kind: str, message: str) -> PydanticCustomError:
-    # The message goes in as a value, so braces in what a user typed are never a template.
-    return PydanticCustomError(kind, "{message}", {"message": message})
+def _error(kind: str, message: str, field: str = "") -> PydanticCustomError:
+    """An error of the value being checked, or of its ``field`` (a dotted path) when a check
+    of the whole model finds it. The message goes in as a value, so braces in what a user
+    typed are never read as a template."""
+    return PydanticCustomError(kind, "{message}", {"message": message, "field": field})
 
 
 def _country(info: ValidationInfo) -> str:
@@ -372,39 +375,42 @@ def _checked(check: Callable[..., str], *args: str) -> str:
         raise _error("invalid", message) from None
 
 
-def describe(error: ValidationError, limit: int = 3) -> str:
-    """Return a validation error as one line naming each bad field: "practitioners[0].npi:
-    '123' is not 10 digits; address.country: ..."."""
+def describe(error: ValidationError, rename: Callable[[str], str] = str, limit: int = 3
+             ) -> str:
+    """Return a validation error as one line naming each bad field ("practitioners[0].npi:
+    '123' is not 10 digits; ..."); ``rename`` turns a field's path into the input's name."""
     parts = []
     for item in error.errors(include_url=False)[:limit]:
+        context = item.get("ctx") or {}
         path = ""
-        for key in item["loc"]:
+        for key in [*item["loc"], *filter(None, str(context.get("field", "")).split("."))]:
             path += f"[{key}]" if isinstance(key, int) else f".{key}" if path else str(key)
         message = item["msg"]
-        if item["type"] == "missing" or (item["type"] == "string_too_short"
-                                         and not str(item["input"]).strip()):
+        kind = item["type"]
+        if kind == "missing" or (kind == "string_too_short" and not str(item["input"]).strip()):
             message = "is required"
-        elif item["type"] == "extra_forbidden":
+        elif kind == "extra_forbidden":
             message = "is not a field of a listing"
-        elif item["type"].startswith(("string_", "int_", "float_", "bool_", "date_", "list_",
-                                     "greater_", "less_", "literal_", "too_", "dict_",
-                                     "model_")):
+        elif kind == "string_too_long":
+            message = f"longer than {context['max_length']} characters"
+        elif kind.startswith(("string_", "int_", "float_", "bool_", "date_", "list_",
+                              "greater_", "less_", "literal_", "too_", "dict_", "model_")):
             shown = repr(item["input"])
             message = f"{message} (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
-        parts.append(f"{path}: {message}" if path else message)
-    more = len(error.errors()) - limit
+        parts.append(f"{rename(path)}: {message}" if path else message)
+    more = error.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def validate(data: Any, default_country: str, require_location: bool = True
-             ) -> ListingDocument:
+def validate(data: Any, default_country: str, require_location: bool = True,
+             rename: Callable[[str], str] = str) -> ListingDocument:
     """Return a checked listing document, or raise InvalidInput naming the bad fields."""
     try:
         return ListingDocument.model_validate(
             data, context={"default_country": default_country,
                            "require_location": require_location})
     except ValidationError as exc:
-        raise InvalidInput(describe(exc), code="invalid_listing") from None
+        raise InvalidInput(describe(exc, rename), code="invalid_listing") from None
 
 
 def json_schema() -> dict[str, Any]:

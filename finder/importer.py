@@ -1,7 +1,9 @@
-"""Bulk import of listings from CSV, idempotent on ``external_id``.
+"""Bulk import of listings from CSV rows or listing documents (JSON), idempotent on
+``external_id``.
 
-Every row is checked on its own: a bad row is reported with its line number and reason and
-skipped, and never stops the good rows from being imported.
+Every record is checked on its own, by the listing document's one declaration: a bad record
+is reported with its line (or number) and reason and skipped, and never stops the good ones
+from being imported.
 """
 
 from __future__ import annotations
@@ -13,12 +15,20 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from . import csv_input
+from . import csv_input, csv_listing, document
 from .errors import GeocodingError, InvalidInput
 from .geocode import GeocoderChain
 from .geocode.gazetteer import timezone_at
-from .models import Location, Organization, Source, Status, insert_locations
-from .validation import EXTRA_FIELDS, FIELDS, listing_fields
+from .models import (
+    Location,
+    Organization,
+    Source,
+    Status,
+    insert_locations,
+    practitioner_location,
+)
+from .practitioners import Practitioners
+from .validation import EXTRA_FIELDS, FIELDS
 
 REQUIRED = ("external_id", "name")
 LOCATED_FIELDS = ("latitude", "longitude", "geocode_precision", "geocode_source", "timezone")
@@ -75,10 +85,15 @@ def locate(fields: dict[str, Any], geocoder: GeocoderChain,
             "geocode_source": source, "timezone": timezone_at(lat, lon)}
 
 
-class Importer:
-    """Create or update locations from checked rows, within the caller's transaction.
+Record = tuple[int, Mapping[str, Any]]  # (line or record number, CSV row or document)
 
-    ``add`` rows, then ``flush`` them (new locations are written in bulk at that point).
+
+class Importer:
+    """Create or update locations from CSV rows or listing documents, within the caller's
+    transaction.
+
+    ``add_row`` or ``add_document``, then ``flush`` the batch (new locations are written in
+    bulk at that point).
     """
 
     def __init__(self, session: Session, geocoder: GeocoderChain, default_country: str,
@@ -88,19 +103,32 @@ class Importer:
         self.default_country = default_country
         self.source = source
         self.report = ImportReport()
+        self.practitioners = Practitioners(session)
         self._organizations: dict[tuple[str, str], Organization] = {}
         self._seen: dict[str, int] = {}
         self._existing: dict[str, Location] = {}
-        self._new: list[tuple[dict[str, Any], Organization]] = []
+        # New locations: their columns, organisation and practitioners (None: not given).
+        self._new: list[tuple[dict[str, Any], Organization,
+                              list[document.Practitioner] | None]] = []
 
     def flush(self) -> None:
-        """Write the batch: updates and new organisations first, then new locations in bulk."""
+        """Write the batch: updates and new organisations first, then new locations in bulk,
+        then who works at the new locations."""
         self.session.flush()
-        insert_locations(self.session, [
+        ids = insert_locations(self.session, [
             {**fields, "organization_id": organization.id, "source": self.source,
              "status": Status.PUBLISHED}
-            for fields, organization in self._new
+            for fields, organization, _ in self._new
         ])
+        staff = [(location_id, [self.practitioners.upsert(organization, p) for p in given])
+                 for location_id, (_, organization, given) in zip(ids, self._new, strict=True)
+                 if given]
+        if staff:
+            self.session.flush()
+            self.session.execute(sa.insert(practitioner_location), [
+                {"location_id": location_id, "practitioner_id": practitioner.id}
+                for location_id, practitioners in staff
+                for practitioner in dict.fromkeys(practitioners)])
         self._new.clear()
 
     def forget(self) -> None:
@@ -108,31 +136,56 @@ class Importer:
         self.session.expunge_all()
         self._organizations.clear()
         self._existing.clear()
+        self.practitioners.forget()
 
-    def prefetch(self, rows: list[tuple[int, dict[str, str]]]) -> None:
-        """Load the stored listings and organisations a batch of rows refers to, in two
-        queries rather than two per row."""
-        external_ids = {(row.get("external_id") or "").strip() for _, row in rows}
+    def prefetch(self, records: list[Record]) -> None:
+        """Load the stored listings and organisations a batch refers to, in two queries
+        rather than two per record."""
+        external_ids = {str(record.get("external_id") or "").strip() for _, record in records}
         self._existing = {
             location.external_id or "": location for location in self.session.scalars(
                 sa.select(Location).where(Location.external_id.in_(external_ids))
                 .options(selectinload(Location.organization)))
         }
-        names = {(row.get("name") or "").strip().lower() for _, row in rows} - {
+        names = {_organization_name(record).lower() for _, record in records} - {
             key[0] for key in self._organizations}
         for organization in self.session.scalars(
                 sa.select(Organization).where(sa.func.lower(Organization.name).in_(names))):
             self._organizations.setdefault(
                 (organization.name.casefold(), organization.website.casefold()), organization)
 
-    def add(self, line: int, row: dict[str, str]) -> None:
-        """Import one row, or record why it was rejected."""
+    def add_row(self, line: int, row: Mapping[str, str]) -> None:
+        """Import one CSV row, or record why it was rejected."""
         external_id = (row.get("external_id") or "").strip()
         try:
             if "__error__" in row:
                 raise InvalidInput(row["__error__"])
             if "__extra__" in row:
                 raise InvalidInput("row has more cells than the header has columns")
+            cells = {name: value for name, value in row.items() if not name.startswith("__")}
+            try:
+                data = csv_listing.listing_document(cells)
+            except csv_listing.CellError as exc:
+                raise InvalidInput(str(exc)) from None
+        except InvalidInput as exc:
+            self.report.rejected.append(Rejected(line, external_id, exc.message))
+            return
+        if "__note__" in row:
+            self.report.warnings.append(Rejected(line, external_id, row["__note__"]))
+        self._add(line, external_id, data, set(cells), csv_listing.column_of)
+
+    def add_document(self, line: int, data: Any) -> None:
+        """Import one listing document, or record why it was rejected."""
+        if not isinstance(data, dict):
+            self.report.rejected.append(Rejected(
+                line, "", f"a listing document is a JSON object, not {type(data).__name__}"))
+            return
+        external_id = str(data.get("external_id") or "").strip()
+        self._add(line, external_id, data, _document_columns(data), str)
+
+    def _add(self, line: int, external_id: str, data: dict[str, Any], present: set[str],
+             rename: Callable[[str], str]) -> None:
+        try:
             if not external_id:
                 raise InvalidInput("external_id: is required")
             if external_id in self._seen:
@@ -141,43 +194,41 @@ class Importer:
                     f"external_id: {external_id!r} already appeared on line {first_line}"
                 )
             existing = self._existing.get(external_id)
-            present = set(row)
-            # An update from a file without location columns keeps the stored location.
+            # An update without location fields keeps the stored location.
             keeps_location = existing is not None and not (LOCATION_COLUMNS & present)
-            fields = listing_fields(row, self.default_country,
-                                    require_location=not keeps_location)
+            checked = document.validate(data, self.default_country,
+                                        require_location=not keeps_location, rename=rename)
+            fields = location_columns(checked)
             if not keeps_location:
                 fields = locate(fields, self.geocoder, lambda message: self.report.warnings
                                 .append(Rejected(line, external_id, message)))
         except (InvalidInput, GeocodingError) as exc:
             self.report.rejected.append(Rejected(line, external_id, exc.message))
             return
-        if "__note__" in row:
-            self.report.warnings.append(Rejected(line, external_id, row["__note__"]))
         self._seen[external_id] = line
+        owner = _organization_fields(checked)
+        staff = checked.practitioners if "practitioners" in present else None
         if existing is None:
-            self._create(fields)
+            self._new.append((fields, self._organization(owner), staff))
+            self.report.created += 1
         else:
-            self._update(existing, fields, present)
+            self._update(existing, fields, present, owner, staff)
 
-    def _organization(self, fields: dict[str, Any]) -> Organization:
+    def _organization(self, fields: dict[str, str]) -> Organization:
         """Return the organisation of a chain: same name and same website, or a new one."""
         name, website = fields["name"], fields["website"]
         key = (name.casefold(), website.casefold())
         organization = self._organizations.get(key)  # prefetched for the batch
         if organization is None:
-            organization = Organization(name=name, website=website, phone=fields["phone"])
+            organization = Organization(**fields)
             self.session.add(organization)
         self._organizations[key] = organization
         return organization
 
-    def _create(self, fields: dict[str, Any]) -> None:
-        self._new.append((fields, self._organization(fields)))
-        self.report.created += 1
-
-    def _update(self, location: Location, fields: dict[str, Any], present: set[str]) -> None:
-        # A column the file does not have leaves the stored value alone, and so does an empty
-        # last_verified; the point is only moved when the file says where it is.
+    def _update(self, location: Location, fields: dict[str, Any], present: set[str],
+                owner: dict[str, str], staff: list[document.Practitioner] | None) -> None:
+        # A field the record does not have leaves the stored value alone, and so does an
+        # empty last_verified; the point is only moved when the record says where it is.
         relocated = "latitude" in present or (
             {"postcode", "country"} & present
             and (fields["postcode"], fields["country"]) != (location.postcode, location.country))
@@ -186,21 +237,88 @@ class Importer:
         if fields.get("last_verified", 0) is None:
             del fields["last_verified"]
         changed = False
-        if {"name", "website"} & present and (
-                fields.get("name", location.name), fields.get("website", location.website)) != (
-                location.organization.name, location.organization.website):
-            location.organization = self._organization(
-                {"name": location.name, "website": location.website, "phone": location.phone,
-                 **fields})
-            changed = True
+        if {"name", "website", "organization"} & present:
+            if "organization" not in present:  # the organisation follows the listing's name
+                owner = {"name": fields.get("name", location.name),
+                         "website": fields.get("website", location.website),
+                         "phone": fields.get("phone", location.phone)}
+            if (owner["name"], owner["website"]) != (location.organization.name,
+                                                     location.organization.website):
+                location.organization = self._organization(owner)
+                changed = True
         for name, value in fields.items():
             if getattr(location, name) != value:
                 setattr(location, name, value)
                 changed = True
+        if staff is not None:
+            practitioners = list(dict.fromkeys(
+                self.practitioners.upsert(location.organization, p) for p in staff))
+            if practitioners != location.practitioners:
+                location.practitioners = practitioners
+                changed = True
+            changed |= any(p in self.session.new or self.session.is_modified(p)
+                           for p in practitioners)
         if changed:
             self.report.updated += 1
         else:
             self.report.unchanged += 1
+
+
+def location_columns(checked: document.ListingDocument) -> dict[str, Any]:
+    """Return a checked listing document's values as location columns."""
+    address = checked.address
+    return {
+        "external_id": checked.external_id,
+        "name": checked.name,
+        "description": checked.description,
+        **{name: getattr(address, name) for name in csv_listing.ADDRESS_COLUMNS},
+        "latitude": checked.lat,
+        "longitude": checked.lon,
+        "phone": checked.phone,
+        "website": checked.website,
+        "email": checked.email,
+        "npi": checked.npi,
+        "services": checked.services,
+        "conditions": checked.conditions,
+        "insurance": checked.insurance,
+        "languages": checked.languages,
+        "hours": checked.hours,
+        "holiday_hours": [entry.model_dump(mode="json") for entry in checked.holiday_hours],
+        "telehealth": checked.telehealth,
+        "accepting_new_patients": checked.accepting_new_patients,
+        "direct_access": checked.direct_access,
+        "home_visits": checked.home_visits,
+        "techniques": checked.techniques,
+        "accessibility": checked.accessibility,
+        "age_groups": checked.age_groups,
+        "self_pay_price": (checked.self_pay_price.model_dump()
+                           if checked.self_pay_price else None),
+        "last_verified": checked.last_verified,
+    }
+
+
+def _organization_fields(checked: document.ListingDocument) -> dict[str, str]:
+    if checked.organization is not None:
+        return checked.organization.model_dump()
+    return {"name": checked.name, "website": checked.website, "phone": checked.phone}
+
+
+def _organization_name(record: Mapping[str, Any]) -> str:
+    organization = record.get("organization")
+    if isinstance(organization, dict) and organization.get("name"):
+        return str(organization["name"]).strip()
+    return str(record.get("name") or "").strip()
+
+
+def _document_columns(data: Mapping[str, Any]) -> set[str]:
+    """Return the location columns (and organization, practitioners) a document gives."""
+    present = set()
+    for key, value in data.items():
+        if key == "address" and isinstance(value, Mapping):
+            present |= set(value) & set(csv_listing.ADDRESS_COLUMNS)
+        else:
+            present.add({"lat": "latitude", "lon": "longitude"}.get(key, key))
+    return present
 
 
 def import_csv(
@@ -213,17 +331,36 @@ def import_csv(
     on_batch: Callable[[int], None] | None = None,
     source: Source = Source.IMPORT,
 ) -> ImportReport:
-    """Import rows, calling ``on_batch(rows_done)`` after every ``commit_every`` rows.
+    """Import CSV rows, calling ``on_batch(rows_done)`` after every ``commit_every`` rows.
 
     The caller's ``on_batch`` commits, so a crash loses at most the batch in flight and a
     rerun is idempotent. New listings record ``source`` (``demo`` for the demo directory).
     """
     importer = Importer(session, geocoder, default_country, source)
-    for batch in _batches(rows, commit_every):
-        importer.prefetch(batch)
-        with session.no_autoflush:  # one flush per batch: inserts go out together
-            for line, row in batch:
-                importer.add(line, row)
+    return _run(importer, importer.add_row, rows, commit_every, on_batch)
+
+
+def import_documents(
+    session: Session,
+    geocoder: GeocoderChain,
+    documents: Iterable[tuple[int, Any]],
+    *,
+    default_country: str,
+    commit_every: int = 1000,
+    on_batch: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import listing documents (number, parsed JSON) like ``import_csv`` imports rows."""
+    importer = Importer(session, geocoder, default_country)
+    return _run(importer, importer.add_document, documents, commit_every, on_batch)
+
+
+def _run(importer: Importer, add: Callable[[int, Any], None], records: Iterable[Record],
+         commit_every: int, on_batch: Callable[[int], None] | None) -> ImportReport:
+    for batch in _batches(records, commit_every):
+        importer.prefetch([(n, r) for n, r in batch if isinstance(r, Mapping)])
+        with importer.session.no_autoflush:  # one flush per batch: inserts go out together
+            for number, record in batch:
+                add(number, record)
         importer.flush()
         if on_batch:
             on_batch(len(batch))
@@ -231,10 +368,9 @@ def import_csv(
     return importer.report
 
 
-def _batches(rows: Iterable[tuple[int, dict[str, str]]], size: int
-             ) -> Iterator[list[tuple[int, dict[str, str]]]]:
-    batch: list[tuple[int, dict[str, str]]] = []
-    for item in rows:
+def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for item in records:
         batch.append(item)
         if len(batch) == size:
             yield batch

@@ -12,6 +12,7 @@ from finder.csv_input import CsvFormatError
 from finder.db import session_scope
 from finder.importer import read_rows
 from finder.models import Location
+from finder.validation import FIELDS
 from tests.conftest import AUSTIN, csv_text, load, row
 
 
@@ -34,7 +35,7 @@ def test_import_creates_then_updates_then_leaves_unchanged(app: Flask) -> None:
     ({"external_id": ""}, "external_id: is required"),
     ({"latitude": "91", "longitude": "0"}, "latitude"),
     ({"latitude": "abc", "longitude": "0"}, "latitude"),
-    ({"latitude": "30.1"}, "give both latitude and longitude"),
+    ({"latitude": "30.1"}, "latitude: give both coordinates, or neither"),
     ({"postcode": "00000"}, "was not found"),
     ({"postcode": "", "latitude": "", "longitude": ""}, "postcode: is required"),
     ({"phone": "12"}, "phone"),
@@ -97,7 +98,8 @@ def test_unusable_file_is_refused_as_a_whole(text: str, message: str) -> None:
 
 
 def test_row_with_extra_cells_is_rejected(app: Flask) -> None:
-    text = csv_text([row("a", "Alpha PT", AUSTIN)]) + "b,Beta,,,,,,,,,,,,,,,,,,,,,surplus\n"
+    cells = ["b", "Beta", *[""] * (len(FIELDS) - 2), "surplus"]
+    text = csv_text([row("a", "Alpha PT", AUSTIN)]) + ",".join(cells) + "\n"
     from finder.geocode import get_geocoder
     from finder.importer import import_csv
 

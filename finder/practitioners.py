@@ -1,0 +1,111 @@
+"""Practitioners: kept in step with the listing documents and practitioner files that name
+them, within the caller's transaction.
+
+A practitioner is one person of one organisation, found again by their ``external_id`` or,
+without one, by their name within the organisation; they work at one or more of its
+locations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from . import document
+from .models import Certification, Location, Organization, Practitioner
+
+
+class Practitioners:
+    """Find, create and update the practitioners of organisations in one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        # Found or made in this batch, which may not be flushed yet: by external id, or by
+        # organisation and name.
+        self._known: dict[tuple[Any, ...], Practitioner] = {}
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def upsert(self, organization: Organization, given: document.Practitioner
+               ) -> Practitioner:
+        """Return the stored practitioner ``given`` describes, updated to match it."""
+        key = (("id", given.external_id) if given.external_id
+               else ("name", id(organization), given.name.casefold()))
+        found = self._known.get(key) or self._find(organization, given)
+        if found is None:
+            found = Practitioner(organization=organization, external_id=given.external_id,
+                                 name=given.name)
+            self.session.add(found)
+        self._known[key] = found
+        if found.organization is not organization:
+            found.organization = organization  # moved to another organisation
+        values = self._columns(given)
+        for name, value in values.items():
+            if getattr(found, name) != value:
+                setattr(found, name, value)
+        wanted = [_certification_key(c.model_dump()) for c in given.certifications]
+        if [_certification_key(_stored(c)) for c in found.certifications] != wanted:
+            found.certifications = [Certification(**c.model_dump())
+                                    for c in given.certifications]
+        return found
+
+    def _find(self, organization: Organization, given: document.Practitioner
+              ) -> Practitioner | None:
+        query = sa.select(Practitioner).options(selectinload(Practitioner.certifications))
+        if given.external_id:
+            return self.session.scalars(
+                query.where(Practitioner.external_id == given.external_id)).first()
+        if organization.id is None:  # a new organisation has no practitioners yet
+            return None
+        return self.session.scalars(query.where(
+            Practitioner.organization_id == organization.id,
+            Practitioner.external_id.is_(None),
+            sa.func.lower(Practitioner.name) == given.name.lower())).first()
+
+    @staticmethod
+    def _columns(given: document.Practitioner) -> dict[str, Any]:
+        return {"external_id": given.external_id, "name": given.name,
+                "credentials": given.credentials, "npi": given.npi,
+                "licence_region": given.licence.region if given.licence else "",
+                "licence_number": given.licence.number if given.licence else "",
+                "languages": given.languages, "gender": given.gender}
+
+
+def _stored(certification: Certification) -> dict[str, Any]:
+    return {"issuer": certification.issuer, "title": certification.title,
+            "hours": certification.hours, "earned": certification.earned,
+            "expires": certification.expires}
+
+
+def _certification_key(values: dict[str, Any]) -> tuple[Any, ...]:
+    return (values["issuer"], values["title"], values["hours"], values["earned"],
+            values["expires"])
+
+
+def practitioner_json(practitioner: Practitioner) -> dict[str, Any]:
+    """A practitioner as the listing document shows them."""
+    licence = ({"region": practitioner.licence_region, "number": practitioner.licence_number}
+               if practitioner.licence_number else None)
+    return {"external_id": practitioner.external_id, "name": practitioner.name,
+            "credentials": practitioner.credentials, "npi": practitioner.npi,
+            "licence": licence, "languages": practitioner.languages,
+            "gender": practitioner.gender,
+            "certifications": [{**_stored(c), "earned": c.earned.isoformat(),
+                                "expires": c.expires.isoformat() if c.expires else None}
+                               for c in practitioner.certifications]}
+
+
+def locations_of(session: Session, external_ids: list[str]) -> list[Location]:
+    """Return the locations with these external ids, in the same order; raise ValueError
+    naming those that do not exist."""
+    found = {location.external_id: location for location in session.scalars(
+        sa.select(Location).where(Location.external_id.in_(external_ids))
+        .options(selectinload(Location.organization), selectinload(Location.practitioners)))}
+    missing = [key for key in external_ids if key not in found]
+    if missing:
+        raise ValueError(f"no listing has the external_id {', '.join(map(repr, missing))}; "
+                         "import the listings first")
+    return [found[key] for key in external_ids]
