@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import geo
+from . import document, geo
 from .db import get_session
 from .geocode import get_geocoder
-from .listings import get_published, public_json
+from .listings import get_document
 from .openapi import openapi_document
 from .result_page import without
 from .search import get_backend
@@ -123,9 +123,17 @@ def search_listings() -> Response:
 
 @bp.get("/api/v1/listings/<int:location_id>")
 def get_listing(location_id: int) -> Response:
-    """Return one published listing."""
-    location = get_published(get_session(), location_id)
-    return jsonify({**public_json(location), "url": f"{provider_url_prefix()}{location.id}"})
+    """Return one published listing as its listing document."""
+    listing = get_document(get_session(), location_id)
+    return jsonify({**listing, "url": f"{provider_url_prefix()}{location_id}"})
+
+
+@bp.get("/api/v1/schemas/listing.json")
+def listing_schema() -> Response:
+    """Return the listing document's JSON Schema."""
+    response = jsonify(document.json_schema(url_for("api.listing_schema", _external=True)))
+    response.mimetype = "application/schema+json"
+    return response
 
 
 @bp.get("/api/v1/openapi.json")

@@ -18,7 +18,8 @@ from .csv_input import decode
 from .db import get_database, session_scope
 from .errors import FinderError
 from .geocode import get_geocoder
-from .importer import import_csv, read_rows
+from .importer import import_csv, import_documents, import_practitioners, read_rows
+from .json_input import read_documents
 from .models import Location, Source
 from .search import MatchQuery, get_backend
 
@@ -47,50 +48,72 @@ def init_command() -> None:
 
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "file_format", type=click.Choice(["csv"]), default="csv",
-              show_default=True, help="Format of FILE.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "json", "ndjson"]),
+              help="Format of FILE (default: from its extension; csv otherwise).")
+@click.option("--kind", type=click.Choice(["locations", "practitioners"]),
+              default="locations", show_default=True,
+              help="What FILE lists: listings, or the practitioners of imported listings "
+                   "(CSV only; a listing document carries its own practitioners).")
 @click.option("--commit-every", type=click.IntRange(1), default=1000, show_default=True,
-              help="Rows per database transaction.")
+              help="Records per database transaction.")
 @click.option("--source", type=click.Choice([source.value for source in Source]),
               default=Source.IMPORT.value, hidden=True,
               help="Where new listings come from (`finder demo` loads `demo` listings).")
-def import_command(file: Path, file_format: str, commit_every: int, source: str) -> None:
-    """Import listings from FILE; rows are matched on external_id, so reruns are safe."""
+def import_command(file: Path, file_format: str | None, kind: str, commit_every: int,
+                   source: str) -> None:
+    """Import listings (CSV, or listing documents as JSON or NDJSON) or practitioners from
+    FILE; records are matched on external_id, so reruns are safe."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    file_format = file_format or {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
+        file.suffix.lower(), "csv")
+    if kind == "practitioners" and file_format != "csv":
+        raise click.UsageError("--kind practitioners reads CSV; a listing document (JSON) "
+                               "lists its practitioners itself.")
     try:
         decoded = decode(file.read_bytes())
     except FinderError as exc:
         raise _fail(exc) from exc
-    total_rows = max(decoded.text.count("\n") - 1, 0)
+    text = decoded.text
+    total = max(text.count("\n") - (file_format == "csv"), 0)
+    if file_format == "json":
+        total = 0  # records are only counted once the whole file is parsed
     with session_scope(app) as session, click.progressbar(
-        length=total_rows, label="Importing", show_pos=True, file=sys.stderr
+        length=total, label="Importing", show_pos=True, file=sys.stderr
     ) as bar:
 
-        def committed(rows: int) -> None:
+        def committed(records: int) -> None:
             session.commit()
-            bar.update(rows)
+            bar.update(records)
 
+        options: dict[str, Any] = {"commit_every": commit_every, "on_batch": committed}
         try:
-            report = import_csv(session, get_geocoder(app),
-                                read_rows(io.StringIO(decoded.text, newline=""),
-                                          decoded.notes),
-                                default_country=app.config["DEFAULT_COUNTRY"],
-                                commit_every=commit_every, on_batch=committed,
-                                source=Source(source))
+            if kind == "practitioners":
+                report = import_practitioners(session, read_rows(
+                    io.StringIO(text, newline=""), decoded.notes, kind), **options)
+            elif file_format == "csv":
+                report = import_csv(session, get_geocoder(app), read_rows(
+                    io.StringIO(text, newline=""), decoded.notes),
+                    default_country=app.config["DEFAULT_COUNTRY"], source=Source(source),
+                    **options)
+            else:
+                report = import_documents(session, get_geocoder(app), read_documents(
+                    text, ndjson=file_format == "ndjson"),
+                    default_country=app.config["DEFAULT_COUNTRY"], **options)
         except FinderError as exc:
             raise _fail(exc) from exc
     indexed = get_backend().catch_up()
+    where = "record" if file_format == "json" else "line"
     click.echo(f"created {report.created}, updated {report.updated}, "
                f"unchanged {report.unchanged}, rejected {len(report.rejected)}")
     for rejected in report.rejected[:MAX_REPORTED]:
-        click.echo(f"  line {rejected.line} ({rejected.external_id or 'no external_id'}): "
+        click.echo(f"  {where} {rejected.line} ({rejected.external_id or 'no external_id'}): "
                    f"{rejected.reason}")
     if len(report.rejected) > MAX_REPORTED:
-        click.echo(f"  ... and {len(report.rejected) - MAX_REPORTED} more rejected rows")
+        click.echo(f"  ... and {len(report.rejected) - MAX_REPORTED} more rejected")
     if report.warnings:
         click.echo(f"imported with warnings: {len(report.warnings)}")
         for warning in report.warnings[:MAX_REPORTED]:
-            click.echo(f"  line {warning.line} ({warning.external_id}): {warning.reason}")
+            click.echo(f"  {where} {warning.line} ({warning.external_id}): {warning.reason}")
     click.echo(f"indexed {indexed} change(s)")
 
 

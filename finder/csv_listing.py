@@ -95,6 +95,12 @@ def column_of(path: str) -> str:
     return {value: key for key, value in COORDINATES.items()}.get(top, top)
 
 
+def practitioner_column_of(path: str) -> str:
+    """Name the practitioners CSV column of a practitioner's field path ("licence.number"
+    -> "licence_number"; "certifications[1].expires" stays, naming the entry)."""
+    return f"licence_{path.split('.', 1)[1]}" if path.startswith("licence.") else path
+
+
 def practitioner(row: Mapping[str, str]) -> tuple[list[str], dict[str, Any]]:
     """Return the external ids of a practitioners row's locations and its practitioner."""
     locations = split(row.get("location_external_ids") or "")

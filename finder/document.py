@@ -36,7 +36,6 @@ from . import validation
 from .errors import InvalidInput
 from .vocabulary import AGE_GROUPS, Term, accessibility, techniques
 
-SCHEMA_ID = "listing.json"
 # The currency of a price given without one, by country.
 CURRENCIES = {"US": "USD", "CA": "CAD", "GB": "GBP", "AU": "AUD", "NZ": "NZD", "IE": "EUR",
               "DE": "EUR", "FR": "EUR", "ES": "EUR", "IT": "EUR", "NL": "EUR", "BE": "EUR",
@@ -265,8 +264,7 @@ class HolidayHours(_Part):
 class ListingDocument(_Part):
     """A whole listing: one location, its organisation and its practitioners."""
 
-    model_config = ConfigDict(extra="forbid", title="Listing",
-                              json_schema_extra={"$id": SCHEMA_ID})
+    model_config = ConfigDict(extra="forbid", title="Listing")
 
     id: int | None = read_only("The directory's id of the listing.")
     external_id: Text | None = Field(
@@ -292,6 +290,7 @@ class ListingDocument(_Part):
     insurance: Items = []
     languages: Items = []
     hours: WeeklyHours = {}
+    hours_text: str | None = read_only("The weekly hours as text, e.g. Mon-Fri 08:00-18:00.")
     holiday_hours: Annotated[list[HolidayHours], Field(max_length=100)] = []
     telehealth: bool = False
     accepting_new_patients: bool = True
@@ -306,7 +305,8 @@ class ListingDocument(_Part):
     last_verified: date | None = None
     updated_at: str | None = read_only("When the listing last changed.")
     source: str | None = read_only("Where the listing came from: import, self-submitted, "
-                                   "nppes or demo.")
+                                   "nppes or demo (demo listings are fictional).")
+    url: str | None = read_only("The provider's page.")
 
     @field_validator("phone", "website", "email", "npi")
     @classmethod
@@ -413,7 +413,16 @@ def validate(data: Any, default_country: str, require_location: bool = True,
         raise InvalidInput(describe(exc, rename), code="invalid_listing") from None
 
 
-def json_schema() -> dict[str, Any]:
-    """The listing document's JSON Schema (draft 2020-12), as published."""
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+def json_schema(schema_id: str) -> dict[str, Any]:
+    """The listing document's JSON Schema (draft 2020-12), as published at ``schema_id``."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
             **ListingDocument.model_json_schema(mode="validation")}
+
+
+def openapi_schemas() -> dict[str, dict[str, Any]]:
+    """The listing document and its parts as OpenAPI 3.1 component schemas, by name (its
+    parts' references are to ``Listing<Part>``)."""
+    schema = ListingDocument.model_json_schema(
+        ref_template="#/components/schemas/Listing{model}", mode="validation")
+    parts = schema.pop("$defs", {})
+    return {**parts, "ListingDocument": schema}

@@ -13,21 +13,24 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, selectinload
 
 from . import csv_input, csv_listing, document
 from .errors import GeocodingError, InvalidInput
 from .geocode import GeocoderChain
 from .geocode.gazetteer import timezone_at
+from .json_input import Unreadable
 from .models import (
     Location,
     Organization,
+    Practitioner,
     Source,
     Status,
     insert_locations,
     practitioner_location,
 )
-from .practitioners import Practitioners
+from .practitioners import Practitioners, locations_of
 from .validation import EXTRA_FIELDS, FIELDS
 
 REQUIRED = ("external_id", "name")
@@ -52,11 +55,17 @@ class ImportReport:
     warnings: list[Rejected] = field(default_factory=list)
 
 
-def read_rows(handle: IO[str], notes: Mapping[int, str] | None = None
-              ) -> Iterator[tuple[int, dict[str, str]]]:
-    """Read a listings CSV (see ``csv_input.read_rows``)."""
-    return csv_input.read_rows(handle, notes, allowed=(*FIELDS, *EXTRA_FIELDS),
-                               required=REQUIRED)
+# Each kind of file: its columns, and those it must have.
+KINDS = {"locations": ((*FIELDS, *EXTRA_FIELDS), REQUIRED),
+         "practitioners": (csv_listing.PRACTITIONER_COLUMNS,
+                           csv_listing.PRACTITIONER_REQUIRED)}
+
+
+def read_rows(handle: IO[str], notes: Mapping[int, str] | None = None,
+              kind: str = "locations") -> Iterator[tuple[int, dict[str, str]]]:
+    """Read a CSV of listings or practitioners (see ``csv_input.read_rows``)."""
+    allowed, required = KINDS[kind]
+    return csv_input.read_rows(handle, notes, allowed=allowed, required=required)
 
 
 def locate(fields: dict[str, Any], geocoder: GeocoderChain,
@@ -176,6 +185,9 @@ class Importer:
 
     def add_document(self, line: int, data: Any) -> None:
         """Import one listing document, or record why it was rejected."""
+        if isinstance(data, Unreadable):
+            self.report.rejected.append(Rejected(line, "", str(data)))
+            return
         if not isinstance(data, dict):
             self.report.rejected.append(Rejected(
                 line, "", f"a listing document is a JSON object, not {type(data).__name__}"))
@@ -352,6 +364,75 @@ def import_documents(
     """Import listing documents (number, parsed JSON) like ``import_csv`` imports rows."""
     importer = Importer(session, geocoder, default_country)
     return _run(importer, importer.add_document, documents, commit_every, on_batch)
+
+
+def import_practitioners(
+    session: Session,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    commit_every: int = 1000,
+    on_batch: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import practitioner rows: each names the locations (by external id) they work at."""
+    people = Practitioners(session)
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    for batch in _batches(rows, commit_every):
+        with session.no_autoflush:
+            for line, row in batch:
+                _add_practitioner(session, people, report, seen, line, row)
+        session.flush()
+        if on_batch:
+            on_batch(len(batch))
+        session.expunge_all()
+        people.forget()
+    return report
+
+
+def _add_practitioner(session: Session, people: Practitioners, report: ImportReport,
+                      seen: dict[str, int], line: int, row: Mapping[str, str]) -> None:
+    external_id = (row.get("external_id") or "").strip()
+    try:
+        if "__error__" in row:
+            raise InvalidInput(row["__error__"])
+        if "__extra__" in row:
+            raise InvalidInput("row has more cells than the header has columns")
+        if not external_id:
+            raise InvalidInput("external_id: is required")
+        if external_id in seen:
+            raise InvalidInput(f"external_id: {external_id!r} already appeared on line "
+                               f"{seen[external_id]}")
+        try:
+            location_ids, data = csv_listing.practitioner(row)
+            given = document.Practitioner.model_validate(data)
+            locations = locations_of(session, location_ids)
+        except csv_listing.CellError as exc:
+            raise InvalidInput(str(exc)) from None
+        except ValidationError as exc:
+            raise InvalidInput(document.describe(exc, csv_listing.practitioner_column_of)
+                               ) from None
+        except ValueError as exc:
+            raise InvalidInput(f"location_external_ids: {exc}") from None
+        if len({location.organization_id for location in locations}) > 1:
+            raise InvalidInput("location_external_ids: the locations belong to different "
+                               "organisations; a practitioner works for one")
+    except InvalidInput as exc:
+        report.rejected.append(Rejected(line, external_id, exc.message))
+        return
+    seen[external_id] = line
+    created = session.scalar(sa.select(sa.func.count()).select_from(Practitioner).where(
+        Practitioner.external_id == external_id)) == 0
+    practitioner = people.upsert(locations[0].organization, given)
+    changed = created or session.is_modified(practitioner)
+    if set(practitioner.locations) != set(locations):
+        practitioner.locations = locations
+        changed = True
+    if created:
+        report.created += 1
+    elif changed:
+        report.updated += 1
+    else:
+        report.unchanged += 1
 
 
 def _run(importer: Importer, add: Callable[[int, Any], None], records: Iterable[Record],

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .errors import NotFound
 from .hours import format_hours, to_text
-from .models import Location, Organization, Status
+from .models import Location, Organization, Practitioner, Status
+from .practitioners import practitioner_json
 
 # What a listing shows, read as a plain row with its organization's name in one query, for its
 # page, the listing API and its search index document (whose copy results pages show). Rows
@@ -33,22 +34,86 @@ _SELECT_PUBLIC = sa.select(
 Listing = sa.Row[Any]
 
 
+def _not_found(location_id: int) -> NotFound:
+    return NotFound(f"There is no published listing with id {location_id}.",
+                    code="listing_not_found")
+
+
 def get_published(session: Session, location_id: int) -> Listing:
     """Return a published listing or raise NotFound."""
     if not 0 < location_id < 2**63:  # beyond any database integer
-        raise NotFound(f"There is no published listing with id {location_id}.",
-                       code="listing_not_found")
+        raise _not_found(location_id)
     listing = session.execute(
         _SELECT_PUBLIC.where(_LOCATION.c.id == location_id,
                              _LOCATION.c.status == Status.PUBLISHED)
     ).first()
     if listing is None:
-        raise NotFound(f"There is no published listing with id {location_id}.",
-                       code="listing_not_found")
+        raise _not_found(location_id)
     return listing
 
 
-def address_lines(location: Listing) -> list[str]:
+def get_document(session: Session, location_id: int) -> dict[str, Any]:
+    """Return a published listing as its listing document (public fields only), or raise
+    NotFound."""
+    if not 0 < location_id < 2**63:
+        raise _not_found(location_id)
+    location = session.scalars(
+        sa.select(Location).where(Location.id == location_id,
+                                  Location.status == Status.PUBLISHED)
+        .options(selectinload(Location.organization),
+                 selectinload(Location.practitioners).selectinload(
+                     Practitioner.certifications))).first()
+    if location is None:
+        raise _not_found(location_id)
+    return document_json(location)
+
+
+def document_json(location: Location) -> dict[str, Any]:
+    """Return a location as the listing document, in the shape ``document.ListingDocument``
+    declares (without its URL, which depends on the request)."""
+    organization = location.organization
+    return {
+        "id": location.id,
+        "external_id": location.external_id,
+        "name": location.name,
+        "organization": {"name": organization.name, "website": organization.website,
+                         "phone": organization.phone, "npi": organization.npi},
+        "description": location.description,
+        "address": {"address_1": location.address_1, "address_2": location.address_2,
+                    "city": location.city, "region": location.region,
+                    "postcode": location.postcode, "country": location.country,
+                    "lines": address_lines(location)},
+        "lat": location.latitude,
+        "lon": location.longitude,
+        "geocode_precision": location.geocode_precision,
+        "timezone": location.timezone,
+        "phone": location.phone,
+        "website": location.website,
+        "email": location.email,
+        "npi": location.npi,
+        "services": location.services,
+        "conditions": location.conditions,
+        "insurance": location.insurance,
+        "languages": location.languages,
+        "hours": location.hours,
+        "hours_text": to_text(location.hours),
+        "holiday_hours": location.holiday_hours,
+        "telehealth": location.telehealth,
+        "accepting_new_patients": location.accepting_new_patients,
+        "direct_access": location.direct_access,
+        "home_visits": location.home_visits,
+        "techniques": location.techniques,
+        "accessibility": location.accessibility,
+        "age_groups": location.age_groups,
+        "self_pay_price": location.self_pay_price,
+        "practitioners": [practitioner_json(p) for p in location.practitioners],
+        "last_verified": location.last_verified.isoformat() if location.last_verified else None,
+        "updated_at": location.updated_at.isoformat(),
+        "source": location.source.value,
+    }
+
+
+def address_lines(location: Listing | Location) -> list[str]:
     """Return the postal address as display lines."""
     locality = " ".join(p for p in (f"{location.city},", location.region, location.postcode) if p)
     lines = [location.address_1, location.address_2, locality.strip(" ,")]
@@ -97,5 +162,5 @@ def public_json(location: Listing) -> dict[str, Any]:
     }
 
 
-__all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "format_hours", "get_published",
-           "public_json"]
+__all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "document_json", "format_hours",
+           "get_document", "get_published", "public_json"]

@@ -256,6 +256,7 @@ def _record_location_changes(session: orm.Session, _context: Any, _instances: An
             changed.update(obj.locations)  # its name is part of every location's text
         elif isinstance(obj, Practitioner):  # names, credentials, languages are searched
             changed.update(obj.locations)
+            changed.update(sa.inspect(obj).attrs.locations.history.deleted or ())
         elif isinstance(obj, Certification) and obj.practitioner is not None:
             changed.update(obj.practitioner.locations)  # "certified" is a filter
     if not changed:

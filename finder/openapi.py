@@ -12,12 +12,13 @@ from typing import Any
 
 from apispec import APISpec
 
+from . import document
 from .hours import DAYS
 from .models import Source
 from .search.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .search.ranking import SORTS
 
-OPENAPI_VERSION = "3.0.3"
+OPENAPI_VERSION = "3.1.0"
 
 # The error codes of each status, as ``http_errors`` and ``errors`` answer them.
 SEARCH_ERROR_CODES = [
@@ -70,7 +71,7 @@ SEARCH_PARAMETERS = [
            "Longitude of the origin."),
     _param("q", {"type": "string", "maxLength": 200},
            'Keywords; all must match. Quotes keep a phrase ("low back pain").'),
-    _param("radius", {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+    _param("radius", {"type": "number", "exclusiveMinimum": 0},
            "Search radius (default 25 mi or 40 km; at most 250 mi)."),
     _param("unit", {"type": "string", "enum": ["mi", "km"]},
            "Distance unit; defaults by the origin's country."),
@@ -167,7 +168,7 @@ LISTING_PROPERTIES: dict[str, Any] = {
     "timezone": {"type": "string", "example": "America/Chicago"},
     "telehealth": {"type": "boolean"},
     "accepting_new_patients": {"type": "boolean"},
-    "last_verified": {"type": "string", "format": "date", "nullable": True},
+    "last_verified": {"type": ["string", "null"], "format": "date"},
     "updated_at": {"type": "string", "format": "date-time"},
     "source": {"type": "string", "enum": [source.value for source in Source],
                "description": "Where the listing came from; `demo` listings are fictional."},
@@ -262,7 +263,7 @@ SUGGESTION_SCHEMA: dict[str, Any] = {
     "properties": {
         "message": {"type": "string"},
         "remove_filters": _strings("Filters that narrowed the search."),
-        "did_you_mean": {"type": "string", "nullable": True},
+        "did_you_mean": {"type": ["string", "null"]},
     },
 }
 
@@ -277,7 +278,7 @@ RELAXATION_SCHEMA: dict[str, Any] = {
                      "description": "True when there are this many or more (counted up to 100)."},
         "message": {"type": "string"},
         "action": {"type": "string", "description": "A label for a link to that search."},
-        "next_opening": {"type": "string", "format": "date-time", "nullable": True,
+        "next_opening": {"type": ["string", "null"], "format": "date-time",
                          "description": "When the first of them opens (dropping open_now)."},
         "url": {"type": "string"},
     },
@@ -391,12 +392,18 @@ def _json(description: str, schema: str, headers: dict[str, Any] | None = None
 COMMON_ERRORS = (405, 429, 500)
 
 
+def listing_schemas() -> dict[str, dict[str, Any]]:
+    """The listing document's schemas, named Listing..., from its one declaration."""
+    return {name if name.startswith("Listing") else f"Listing{name}": schema
+            for name, schema in document.openapi_schemas().items()}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI 3 document."""
     spec = APISpec(title="finder API", version="1", openapi_version=OPENAPI_VERSION,
                    info={"description": "Find physical therapists who offer dry needling."})
-    for name, schema in SCHEMAS.items():
+    for name, schema in {**SCHEMAS, **listing_schemas()}.items():
         spec.components.schema(name, schema)
     for name, header in HEADERS.items():
         spec.components.header(name, header)
@@ -423,8 +430,16 @@ def openapi_document() -> dict[str, Any]:
         "operationId": "getListing",
         "parameters": [{"name": "location_id", "in": "path", "required": True,
                         "schema": {"type": "integer", "minimum": 1}}],
-        "responses": _responses(_json("The listing", "Listing", RATE_LIMIT_HEADERS),
-                                404, *COMMON_ERRORS, 503),
+        "responses": _responses(
+            _json("The listing document (public fields only): the same shape `finder import "
+                  "x.json` takes back", "ListingDocument", RATE_LIMIT_HEADERS),
+            404, *COMMON_ERRORS, 503),
+    }})
+    spec.path("/api/v1/schemas/listing.json", operations={"get": {
+        "summary": "The listing document's JSON Schema (draft 2020-12)",
+        "operationId": "listingSchema",
+        "responses": _responses({"description": "The JSON Schema", "content": {
+            "application/schema+json": {"schema": {"type": "object"}}}}, *COMMON_ERRORS),
     }})
     spec.path("/api/v1/openapi.json", operations={"get": {
         "summary": "This document",

@@ -46,8 +46,10 @@ class Practitioners:
         for name, value in values.items():
             if getattr(found, name) != value:
                 setattr(found, name, value)
-        wanted = [_certification_key(c.model_dump()) for c in given.certifications]
-        if [_certification_key(_stored(c)) for c in found.certifications] != wanted:
+        wanted = sorted((_certification_key(c.model_dump()) for c in given.certifications),
+                        key=str)
+        if sorted((_certification_key(_stored(c)) for c in found.certifications),
+                  key=str) != wanted:
             found.certifications = [Certification(**c.model_dump())
                                     for c in given.certifications]
         return found

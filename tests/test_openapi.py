@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
+from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate
 from werkzeug.test import TestResponse
 
@@ -71,8 +71,8 @@ def documented_response(method: str, path: str, status: int) -> dict[str, Any]:
 
 def schema_errors(instance: Any, schema: dict[str, Any]) -> list[str]:
     """Return every way ``instance`` breaks ``schema`` (refs resolved in the strict document)."""
-    validator = OAS30ReadValidator({**schema, "components": STRICT["components"]},
-                                   format_checker=oas30_format_checker)
+    validator = OAS31Validator({**schema, "components": STRICT["components"]},
+                               format_checker=oas31_format_checker)
     return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
             for error in validator.iter_errors(instance)]
 
