@@ -10,9 +10,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-from flask import Flask
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from finder.db import session_scope
+from finder.models import Location
 from tests.conftest import AUSTIN, Runner, load, row
 
 FULL = {
@@ -61,12 +63,7 @@ def import_file(runner: Runner, tmp_path: Path, name: str, text: str, *args: str
 
 
 def listing_id(client: FlaskClient, external_id: str) -> int:
-    from finder.db import session_scope
-    from finder.models import Location
-
     with session_scope(client.application) as session:
-        import sqlalchemy as sa
-
         return int(session.scalar(sa.select(Location.id).where(
             Location.external_id == external_id)))
 
