@@ -136,12 +136,20 @@ def reindex_command() -> None:
               help="Random seed; the same seed gives the same file.")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True),
               required=True, help="CSV file to write ('-' for standard output).")
-def generate_command(count: int, seed: int, output: TextIO) -> None:
+@click.option("--practitioners", "practitioners_output",
+              type=click.File("w", encoding="utf-8", lazy=True),
+              help="Also write the listings' practitioners to this CSV "
+                   "(import it with --kind practitioners after the listings).")
+def generate_command(count: int, seed: int, output: TextIO,
+                     practitioners_output: TextIO | None) -> None:
     """Write synthetic listings at real postcode centroids as an import CSV."""
-    from .generate import write_csv
+    from .generate import write_csv, write_practitioners_csv
 
     written = write_csv(output, count, seed)
     click.echo(f"wrote {written} listing(s)", err=True)
+    if practitioners_output is not None:
+        people = write_practitioners_csv(practitioners_output, count, seed)
+        click.echo(f"wrote {people} practitioner(s)", err=True)
 
 
 def _warm_up(app: Flask) -> None:
@@ -218,10 +226,15 @@ def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: 
         existing = session.scalar(sa.select(sa.func.count()).select_from(Location)) or 0
     if existing == 0:
         path = Path(app.config["DATA_DIR"]) / "demo-listings.csv"
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            ctx.invoke(generate_command, count=count, seed=1, output=handle)
+        people = path.with_name("demo-practitioners.csv")
+        with (open(path, "w", encoding="utf-8", newline="") as handle,
+              open(people, "w", encoding="utf-8", newline="") as people_handle):
+            ctx.invoke(generate_command, count=count, seed=1, output=handle,
+                       practitioners_output=people_handle)
         ctx.invoke(import_command, file=path, file_format="csv", commit_every=1000,
                    source=Source.DEMO.value)
+        ctx.invoke(import_command, file=people, file_format="csv", kind="practitioners",
+                   commit_every=1000)
     else:
         click.echo(f"demo directory already loaded ({existing} listings)")
     if not no_serve:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from functools import cache
 from typing import IO
@@ -72,6 +72,33 @@ DESCRIPTIONS = [
     "clinicians after a full assessment.",
     "We treat {c1}, {c2} and more with a hands-on approach that includes {dn}.",
 ]
+
+
+# The listing's techniques: the dry-needling service it names, sometimes with others.
+TECHNIQUE_OF_SERVICE = {"Trigger point dry needling": "trigger_point",
+                        "Functional dry needling": "functional",
+                        "Electrical dry needling": "electrical",
+                        "Intramuscular stimulation (IMS)": "ims"}
+ACCESS_SHARES = {"wheelchair": 0.75, "accessible_parking": 0.6, "elevator": 0.35,
+                 "accessible_restroom": 0.55, "hearing_loop": 0.08, "step_free_treatment": 0.3}
+PRICES = {"US": (75, 175), "CA": (85, 150), "GB": (40, 90), "AU": (80, 140), "NZ": (70, 120)}
+HOLIDAYS = ["2026-12-25 closed; 2026-12-26 closed", "2026-12-24 08:00-12:00; 2026-12-25 closed",
+            "2027-01-01 closed", "2026-11-26 closed; 2026-12-25 closed"]
+# Fictional issuers: no real course provider is named.
+ISSUERS = [("Northridge Needling Education", "Dry Needling Level 1", 27),
+           ("Northridge Needling Education", "Dry Needling Level 2", 54),
+           ("Kestrel Manual Therapy Institute", "Certified Dry Needling Practitioner", 60),
+           ("Summit Myofascial Academy", "Trigger Point Dry Needling", 32),
+           ("Harbourside IMS Programme", "Intramuscular Stimulation Certificate", 80)]
+FIRST_NAMES = ["Alex", "Maria", "Sam", "Priya", "Jordan", "Wei", "Fatima", "Liam", "Ana",
+               "Kofi", "Sofia", "Noah", "Aisha", "Mateo", "Grace", "Hiro", "Elena", "Omar",
+               "Chloe", "Ravi", "Nina", "Tomas", "Leah", "Diego"]
+CREDENTIALS = {"US": (["PT", "DPT"], ["OCS", "SCS", "CMTPT", "FAAOMPT", "ATC", "CSCS"]),
+               "CA": (["PT"], ["FCAMPT", "MScPT"]), "GB": (["MCSP"], ["HCPC", "MSc"]),
+               "AU": (["APAM"], ["FACP", "MPhty"]), "NZ": (["MNZSP"], ["MHSc"])}
+PRACTITIONER_FIELDS = ("external_id", "location_external_ids", "name", "credentials", "npi",
+                       "licence_region", "licence_number", "languages", "gender",
+                       "certifications")
 
 
 @cache
@@ -224,15 +251,81 @@ def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
                 kind=rng.choice(["sports", "family", "orthopedic", "community"])),
             "last_verified": (REFERENCE_DATE - timedelta(days=rng.randint(0, 400))).isoformat(),
         }
-        yield row
+        # The listing model's fields come from a generator of their own, so the fields
+        # above stay what they were for each seed.
+        yield {**row, **_care(random.Random(f"{seed}-{i}-care"), country, dry_needling)}
+
+
+def _care(rng: random.Random, country: str, dry_needling: str) -> dict[str, str]:
+    """Techniques, access, price, referral, home visits, ages and holiday hours."""
+    techniques = [TECHNIQUE_OF_SERVICE.get(dry_needling) or rng.choice(
+        ["trigger_point", "deep", "superficial"])]
+    techniques += rng.sample(["trigger_point", "deep", "superficial", "electrical",
+                              "functional"], rng.choice([0, 0, 1, 2]))
+    low, high = PRICES[country]
+    start = rng.randrange(low, high, 5)
+    price = rng.choice(["", str(start), f"{start}-{start + rng.choice([20, 30, 50])}"])
+    ages = ["adults", "seniors"] if rng.random() < 0.8 else ["adults"]
+    if rng.random() < 0.25:
+        ages.insert(0, "children")
+    return {
+        "techniques": "; ".join(dict.fromkeys(techniques)),
+        "accessibility": "; ".join(key for key, share in ACCESS_SHARES.items()
+                                   if rng.random() < share),
+        "self_pay_price": price,
+        "direct_access": rng.choice(["true"] * 7 + ["false"] + [""] * 2),
+        "home_visits": rng.choice(["true"] * 3 + ["false"] * 10 + [""] * 7),
+        "age_groups": "; ".join(ages),
+        "holiday_hours": rng.choice(HOLIDAYS) if rng.random() < 0.3 else "",
+    }
+
+
+def practitioners(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
+    """Yield practitioners CSV rows for the listings ``listings(count, seed)`` yields: one to
+    three at each, some of whose certifications have expired."""
+    for i, location in enumerate(listings(count, seed)):
+        rng = random.Random(f"{seed}-{i}-people")
+        country = location["country"]
+        required, optional = CREDENTIALS[country]
+        spoken = location["languages"].split("; ")
+        for k in range(rng.choice([1, 1, 2, 2, 3])):
+            certifications = []
+            for issuer, title, hours in rng.sample(ISSUERS, rng.choice([0, 1, 1, 1, 2])):
+                earned = REFERENCE_DATE - timedelta(days=rng.randint(100, 3000))
+                # A third expire three years after they were earned: some already have.
+                expires = (earned + timedelta(days=3 * 365)).isoformat() if (
+                    rng.random() < 0.35) else ""
+                certifications.append(f"{issuer}|{title}|{hours}|{earned.isoformat()}|{expires}")
+            yield {
+                "external_id": f"{location['external_id']}-p{k}",
+                "location_external_ids": location["external_id"],
+                "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
+                "credentials": "; ".join([*required, *rng.sample(optional, rng.choice([0, 1]))]),
+                "npi": _npi(rng) if country == "US" else "",
+                "licence_region": location["region"] if country in ("US", "CA") else "",
+                "licence_number": str(rng.randrange(10_000, 99_999)) if country in (
+                    "US", "CA") else "",
+                "languages": "; ".join(rng.sample(spoken, rng.randint(1, len(spoken)))),
+                "gender": rng.choice(["female", "male", "female", "male", "non_binary", ""]),
+                "certifications": "; ".join(certifications),
+            }
 
 
 def write_csv(handle: IO[str], count: int, seed: int = 1) -> int:
     """Write generated listings as an import CSV; return the row count."""
-    writer = csv.DictWriter(handle, fieldnames=[*FIELDS, "last_verified"])
+    return _write(handle, [*FIELDS, "last_verified"], listings(count, seed))
+
+
+def write_practitioners_csv(handle: IO[str], count: int, seed: int = 1) -> int:
+    """Write the practitioners of ``write_csv``'s listings as a practitioners CSV."""
+    return _write(handle, list(PRACTITIONER_FIELDS), practitioners(count, seed))
+
+
+def _write(handle: IO[str], fields: list[str], rows: Iterable[dict[str, str]]) -> int:
+    writer = csv.DictWriter(handle, fieldnames=fields)
     writer.writeheader()
     written = 0
-    for row in listings(count, seed):
+    for row in rows:
         writer.writerow(row)
         written += 1
     return written

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -20,7 +21,7 @@ PUBLIC_COLUMNS = (
     "id", "name", "description", "latitude", "longitude", "geocode_precision", "address_1",
     "address_2", "city", "region", "postcode", "country", "phone", "website", "email", "npi",
     "services", "conditions", "insurance", "languages", "hours", "timezone", "telehealth",
-    "accepting_new_patients", "last_verified", "updated_at", "source",
+    "accepting_new_patients", "last_verified", "updated_at", "source", "techniques",
 )
 # Table columns, not ORM attributes: a plain Core select skips the ORM's loading machinery.
 _LOCATION, _ORGANIZATION = Location.__table__, Organization.__table__
@@ -115,12 +116,22 @@ def document_json(location: Location) -> dict[str, Any]:
 
 def address_lines(location: Listing | Location) -> list[str]:
     """Return the postal address as display lines."""
-    locality = " ".join(p for p in (f"{location.city},", location.region, location.postcode) if p)
-    lines = [location.address_1, location.address_2, locality.strip(" ,")]
-    return [line for line in lines if line]
+    return _lines(location.address_1, location.address_2, location.city, location.region,
+                  location.postcode)
 
 
-def public_json(location: Listing) -> dict[str, Any]:
+def _lines(address_1: str, address_2: str, city: str, region: str, postcode: str) -> list[str]:
+    locality = " ".join(p for p in (f"{city},", region, postcode) if p)
+    return [line for line in (address_1, address_2, locality.strip(" ,")) if line]
+
+
+class PublicRow(Protocol):
+    """A row of ``PUBLIC_COLUMNS`` and ``organization_name`` (and maybe ``staff``)."""
+
+    def _asdict(self) -> dict[str, Any]: ...
+
+
+def public_json(location: PublicRow) -> dict[str, Any]:
     """Return the public JSON of a location without its URL (which depends on the request).
 
     Private fields are left out by construction.
@@ -141,7 +152,8 @@ def public_json(location: Listing) -> dict[str, Any]:
             "region": row["region"],
             "postcode": row["postcode"],
             "country": row["country"],
-            "lines": address_lines(location),
+            "lines": _lines(row["address_1"], row["address_2"], row["city"], row["region"],
+                            row["postcode"]),
         },
         "phone": row["phone"],
         "website": row["website"],
@@ -156,11 +168,27 @@ def public_json(location: Listing) -> dict[str, Any]:
         "timezone": row["timezone"],
         "telehealth": row["telehealth"],
         "accepting_new_patients": row["accepting_new_patients"],
+        "techniques": row["techniques"],
+        # Whether each is certified depends on the day: see ``with_certified``.
+        "practitioners": [{"name": person.name, "credentials": list(person.credentials),
+                           "certified_until": (person.certified_until.isoformat()
+                                               if person.certified_until else None)}
+                          for person in row.get("staff", ())],
         "last_verified": row["last_verified"].isoformat() if row["last_verified"] else None,
         "updated_at": row["updated_at"].isoformat(),
         "source": row["source"].value,
     }
 
 
+def with_certified(listing: dict[str, Any], today: date) -> dict[str, Any]:
+    """Return a listing's public JSON with each practitioner marked ``certified`` (holding a
+    dry-needling certification current on ``today``) instead of its last certified day."""
+    today_text = today.isoformat()
+    return {**listing, "practitioners": [
+        {"name": person["name"], "credentials": person["credentials"],
+         "certified": bool(person["certified_until"]) and person["certified_until"] >= today_text}
+        for person in listing.get("practitioners", ())]}
+
+
 __all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "document_json", "format_hours",
-           "get_document", "get_published", "public_json"]
+           "get_document", "get_published", "public_json", "with_certified"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from apispec import APISpec
 
-from . import document
+from . import document, vocabulary
 from .hours import DAYS
 from .models import Source
 from .search.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
@@ -86,6 +86,18 @@ SEARCH_PARAMETERS = [
     _param("insurance", {"type": "string"}, "Only providers accepting this insurance."),
     _param("language", {"type": "string"}, "Only providers speaking this language."),
     _boolean("open_now", "Only providers open now, in their own timezone."),
+    _param("technique", {"type": "string", "enum": list(vocabulary.techniques())},
+           "Only providers offering this dry-needling technique."),
+    _param("accessibility", {"type": "string", "enum": list(vocabulary.accessibility())},
+           "Only providers listing this access feature."),
+    _param("age_group", {"type": "string", "enum": list(vocabulary.AGE_GROUPS)},
+           "Only providers who see this age group."),
+    _boolean("direct_access", "Only providers seeing patients without a referral (true)."),
+    _boolean("home_visits", "Only providers offering home visits (true)."),
+    _param("max_price", {"type": "number", "minimum": 0},
+           "Only providers whose lowest self-pay price per session is at most this."),
+    _boolean("certified", "Only providers with a practitioner holding a dry-needling "
+                          "certification current today."),
 ]
 
 ERROR_SUGGESTION_SCHEMA: dict[str, Any] = {
@@ -173,11 +185,14 @@ LISTING_PROPERTIES: dict[str, Any] = {
     "source": {"type": "string", "enum": [source.value for source in Source],
                "description": "Where the listing came from; `demo` listings are fictional."},
     "url": {"type": "string", "format": "uri", "description": "The provider's page."},
-}
-LISTING_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": list(LISTING_PROPERTIES),
-    "properties": LISTING_PROPERTIES,
+    "techniques": {"type": "array", "description": "Dry-needling techniques offered.",
+                   "items": {"type": "string", "enum": list(vocabulary.techniques())}},
+    "practitioners": {"type": "array", "items": {
+        "type": "object", "required": ["name", "credentials", "certified"],
+        "properties": {
+            "name": {"type": "string"}, "credentials": _strings('For example "PT", "DPT".'),
+            "certified": {"type": "boolean", "description": "Holds a dry-needling "
+                          "certification current on the day of the search."}}}},
 }
 
 MATCHED_SCHEMA: dict[str, Any] = {
@@ -209,7 +224,7 @@ HIT_PROPERTIES: dict[str, Any] = {
 HIT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A listing as a search result, with its distance and the reasons for its rank.",
-    "required": [*LISTING_SCHEMA["required"], "distance", "unit", "score", "score_components",
+    "required": [*LISTING_PROPERTIES, "distance", "unit", "score", "score_components",
                  "matched_terms"],
     "properties": HIT_PROPERTIES,
 }
@@ -329,7 +344,7 @@ HEALTH_SCHEMA: dict[str, Any] = {
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": error_schema(), "ErrorSuggestion": ERROR_SUGGESTION_SCHEMA,
-    "Address": ADDRESS_SCHEMA, "Hours": HOURS_SCHEMA, "Listing": LISTING_SCHEMA,
+    "Address": ADDRESS_SCHEMA, "Hours": HOURS_SCHEMA,
     "MatchedTerm": MATCHED_SCHEMA, "Hit": HIT_SCHEMA, "Origin": ORIGIN_SCHEMA,
     "Query": QUERY_SCHEMA, "Widened": WIDENED_SCHEMA, "Suggestion": SUGGESTION_SCHEMA,
     "Relaxation": RELAXATION_SCHEMA, "Filters": FILTERS_SCHEMA,

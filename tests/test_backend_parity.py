@@ -7,6 +7,8 @@ and after listings are edited, moved, unpublished and added.
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import random
 from collections.abc import Iterator
@@ -17,7 +19,8 @@ from flask import Flask
 
 from finder import create_app
 from finder.db import get_database, session_scope
-from finder.generate import listings
+from finder.generate import PRACTITIONER_FIELDS, listings, practitioners
+from finder.importer import import_practitioners, read_rows
 from finder.models import Location, Status
 from finder.search import get_backend
 from tests.conftest import TEST_CONFIG, Postgres, load
@@ -30,6 +33,9 @@ KEYWORDS = ["", "dry needling", "back pain", "low back pain", "IMS", "sciatica",
 FILTERS: list[dict[str, str]] = [
     {}, {"telehealth": "true"}, {"accepting_new_patients": "false"},
     {"insurance": "Aetna"}, {"language": "Spanish"}, {"open_now": "true"},
+    {"technique": "trigger_point"}, {"certified": "true"}, {"max_price": "120"},
+    {"accessibility": "wheelchair", "direct_access": "true"}, {"home_visits": "false"},
+    {"age_group": "children"},
 ]
 
 
@@ -90,6 +96,20 @@ def _assert_same(apps: dict[str, Flask], postcodes: list[str]) -> int:
     return compared
 
 
+def _load_practitioners(app: Flask, rows: list[dict[str, str]], seed: int) -> None:
+    kept = {row["external_id"] for row in rows}
+    people = [p for p in practitioners(COUNT * 2, seed) if p["location_external_ids"] in kept]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(PRACTITIONER_FIELDS))
+    writer.writeheader()
+    writer.writerows(people)
+    with session_scope(app) as session:
+        report = import_practitioners(session, read_rows(io.StringIO(buffer.getvalue()),
+                                                         kind="practitioners"))
+        session.commit()
+    assert report.created == len(people) and not report.rejected
+
+
 def _catch_up(apps: dict[str, Flask]) -> None:
     for app in apps.values():
         get_backend(app).catch_up()
@@ -99,6 +119,7 @@ def test_both_backends_give_identical_results(apps: dict[str, Flask]) -> None:
     rows = _directory(seed=11)
     report = load(apps["whoosh"], rows)
     assert report.created == COUNT and not report.rejected
+    _load_practitioners(apps["whoosh"], rows, seed=11)
     _catch_up(apps)
     postcodes = sorted({row["postcode"] for row in rows})
     assert _assert_same(apps, postcodes) > 60  # most queries find something

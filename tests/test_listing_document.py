@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -64,8 +64,8 @@ def import_file(runner: Runner, tmp_path: Path, name: str, text: str, *args: str
 
 def listing_id(client: FlaskClient, external_id: str) -> int:
     with session_scope(client.application) as session:
-        return int(session.scalar(sa.select(Location.id).where(
-            Location.external_id == external_id)))
+        return session.scalars(sa.select(Location.id).where(
+            Location.external_id == external_id)).one()
 
 
 def test_a_document_imported_comes_back_the_same(client: FlaskClient, runner: Runner,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +28,14 @@ class Filters:
     insurance: tuple[str, ...] | None = None
     language: tuple[str, ...] | None = None
     open_at: datetime | None = None  # "open now" as an aware datetime
+    # Vocabulary ids (see ``finder.vocabulary``).
+    technique: str | None = None
+    accessibility: str | None = None
+    age_group: str | None = None
+    direct_access: bool | None = None
+    home_visits: bool | None = None
+    max_price: float | None = None  # the listing's lowest self-pay price is at most this
+    certified_on: date | None = None  # a practitioner's certification is current that day
 
 
 @dataclass(frozen=True)

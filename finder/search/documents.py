@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from whoosh import columns, formats
 from whoosh.analysis import CharsetFilter, RegexTokenizer
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, FieldType, Schema
 from whoosh.support.charset import accent_map
 
+from .. import vocabulary
 from ..listings import PUBLIC_COLUMNS, public_json
-from ..models import Location, Organization
+from ..models import Certification, Location, Organization, Practitioner, practitioner_location
 from .query import all_shingles, analyze
 from .ranking import ITEM_BREAK
 
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 ITEM_SEPARATOR = "\x1f"  # between the items of a list field in the indexed text
-TELEHEALTH, ACCEPTING = 1, 2  # bits of the ``flags`` column
+# Bits of the ``flags`` column.
+TELEHEALTH, ACCEPTING, DIRECT_ACCESS, HOME_VISITS = 1, 2, 4, 8
+# Filters on a listing's vocabulary ids: index field -> location column.
+ID_FIELDS = {"technique": "techniques", "accessibility": "accessibility",
+             "age_group": "age_groups"}
+NO_CERTIFICATION = 0  # ``certified_until`` of a listing without a current certification
 
 
 class KeysField(FieldType):  # type: ignore[misc]
@@ -94,11 +104,16 @@ def schema() -> Schema:
         spell=KeysField(spell_keys),
         insurance=KEYWORD(commas=True, scorable=False),
         language=KEYWORD(commas=True, scorable=False),
+        **{name: KEYWORD(commas=True, scorable=False) for name in ID_FIELDS},
         # Columns only (no postings): read whole into arrays when a segment is opened.
         listing=COLUMN(columns.NumericColumn("q")),
         lat=COLUMN(columns.NumericColumn("d")),
         lon=COLUMN(columns.NumericColumn("d")),
         flags=COLUMN(columns.NumericColumn("B")),
+        # The lowest self-pay price (inf: none given), and the last day (an ordinal) one of
+        # the listing's practitioners holds a current dry-needling certification.
+        price_min=COLUMN(columns.NumericColumn("d", default=math.inf)),
+        certified_until=COLUMN(columns.NumericColumn("i", default=NO_CERTIFICATION)),
         # The listing's public JSON, so a results page reads its listings from the segment
         # it matched them in (a few microseconds each) rather than from the database.
         listing_json=COLUMN(columns.VarBytesColumn()),
@@ -112,8 +127,54 @@ def schema() -> Schema:
 # The columns a document is made from: everything a listing shows, and its status. Indexing
 # reads them as plain rows, which costs a fraction of loading ORM objects; tests and the
 # benchmark's reference pass Location objects, which have the same attributes.
-_INDEXED_COLUMNS = (*PUBLIC_COLUMNS, "status")
-Indexable = Location | sa.Row[Any]
+_INDEXED_COLUMNS = (*PUBLIC_COLUMNS, "status", "accessibility", "age_groups", "direct_access",
+                    "home_visits", "self_pay_price")
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A practitioner as search sees them: found by name and credentials, and certified
+    until ``certified_until`` (None: no dry-needling certification; date.max: one that does
+    not expire)."""
+
+    name: str
+    credentials: tuple[str, ...]
+    certified_until: date | None
+
+    @classmethod
+    def of(cls, practitioner: Practitioner) -> Staff:
+        return cls(practitioner.name, tuple(practitioner.credentials),
+                   certified_until([(c.earned, c.expires) for c in practitioner.certifications]))
+
+
+def certified_until(certifications: Iterable[tuple[date, date | None]]) -> date | None:
+    """The last day any of these (earned, expires) certifications is current."""
+    return max((expires or date.max for _earned, expires in certifications), default=None)
+
+
+class Indexed:
+    """A location's indexed columns (a row of ``select_indexed``) and its staff."""
+
+    __slots__ = ("_row", "staff")
+
+    def __init__(self, row: sa.Row[Any], staff: list[Staff]) -> None:
+        self._row = row
+        self.staff = staff
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
+
+    def _asdict(self) -> dict[str, Any]:
+        return {**self._row._asdict(), "staff": self.staff}
+
+
+Indexable = Location | Indexed
+
+
+def staff_of(location: Indexable) -> list[Staff]:
+    if isinstance(location, Location):
+        return [Staff.of(practitioner) for practitioner in location.practitioners]
+    return location.staff
 
 
 def select_indexed(ids: Iterable[int]) -> sa.Select[Any]:
@@ -125,18 +186,53 @@ def select_indexed(ids: Iterable[int]) -> sa.Select[Any]:
         Location.id.in_(list(ids)))
 
 
+def indexed(connection: sa.Connection | Session, ids: list[int]) -> list[Indexed]:
+    """Return the indexed rows of these locations, each with its staff (three queries)."""
+    rows = connection.execute(select_indexed(ids)).all()
+    people: dict[int, list[tuple[int, str, list[str]]]] = {}
+    staff: Sequence[sa.Row[Any]] = connection.execute(
+        sa.select(practitioner_location.c.location_id, Practitioner.id, Practitioner.name,
+                  Practitioner.credentials)
+        .join(Practitioner, Practitioner.id == practitioner_location.c.practitioner_id)
+        .where(practitioner_location.c.location_id.in_(ids))
+        .order_by(Practitioner.name, Practitioner.id)).all()
+    for person in staff:
+        people.setdefault(person.location_id, []).append(
+            (person.id, person.name, person.credentials))
+    held: dict[int, list[tuple[date, date | None]]] = {}
+    practitioner_ids = {p for found in people.values() for p, _, _ in found}
+    if practitioner_ids:
+        for practitioner_id, earned, expires in connection.execute(
+                sa.select(Certification.practitioner_id, Certification.earned,
+                          Certification.expires)
+                .where(Certification.practitioner_id.in_(practitioner_ids))):
+            held.setdefault(practitioner_id, []).append((earned, expires))
+    return [Indexed(row, [Staff(name, tuple(credentials), certified_until(held.get(p, [])))
+                          for p, name, credentials in people.get(row.id, [])])
+            for row in rows]
+
+
 def place_text(location: Indexable) -> str:
     return f"{location.city} {location.region}"
 
 
 def text_fields(location: Indexable) -> dict[str, str]:
-    """Return the searchable text of a location, field by field (list items kept apart)."""
+    """Return the searchable text of a location, field by field (list items kept apart).
+
+    Practitioners' names and credentials are found as the clinic's name is; the techniques'
+    labels and other names as its services are.
+    """
     names = [location.name]
     if location.organization_name != location.name:
         names.append(location.organization_name)
+    for person in staff_of(location):
+        names.extend((person.name, *person.credentials))
+    terms = vocabulary.techniques()
+    offered = [text for technique in location.techniques if technique in terms
+               for text in (terms[technique].label, *terms[technique].synonyms)]
     return {
         "name": ITEM_SEPARATOR.join(names),
-        "services": ITEM_SEPARATOR.join(location.services),
+        "services": ITEM_SEPARATOR.join([*location.services, *offered]),
         "conditions": ITEM_SEPARATOR.join(location.conditions),
         "description": location.description,
         "place": place_text(location),
@@ -161,21 +257,41 @@ def normalize_keyword(value: str) -> str:
     return " ".join(re.findall(r"\w+", plain))
 
 
-def document(location: sa.Row[Any]) -> dict[str, Any]:
-    """Return the index document of a published location, read by ``select_indexed``."""
+def flags(location: Indexable) -> int:
+    return ((TELEHEALTH if location.telehealth else 0)
+            | (ACCEPTING if location.accepting_new_patients else 0)
+            | (DIRECT_ACCESS if location.direct_access else 0)
+            | (HOME_VISITS if location.home_visits else 0))
+
+
+def price_min(location: Indexable) -> float:
+    price = location.self_pay_price
+    return float(price["min"]) if price else math.inf
+
+
+def certified_through(location: Indexable) -> date | None:
+    """The last day one of the location's practitioners is certified (None: never)."""
+    return max((p.certified_until for p in staff_of(location) if p.certified_until),
+               default=None)
+
+
+def document(location: Indexed) -> dict[str, Any]:
+    """Return the index document of a published location, read by ``indexed``."""
     texts = text_fields(location)
-    flags = (TELEHEALTH if location.telehealth else 0) | (
-        ACCEPTING if location.accepting_new_patients else 0)
+    until = certified_through(location)
     return {
         "id": str(location.id),
         **texts,
         "spell": " ".join(texts.values()).lower(),
         "insurance": ",".join(normalize_keyword(i) for i in location.insurance),
         "language": ",".join(normalize_keyword(lang) for lang in location.languages),
+        **{name: ",".join(getattr(location, column)) for name, column in ID_FIELDS.items()},
         "listing": location.id,
         "lat": location.latitude,
         "lon": location.longitude,
-        "flags": flags,
+        "flags": flags(location),
+        "price_min": price_min(location),
+        "certified_until": until.toordinal() if until else NO_CERTIFICATION,
         "hours": (location.hours, location.timezone),
         "listing_json": orjson.dumps(public_json(location)),
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import geo
+from .. import geo, vocabulary
 from ..hours import clock, next_opening, when
 from . import Filters, Matches
 from .outcome import Ranked, Search, SearchOutcome, ranked_page
@@ -30,6 +30,10 @@ MOST_LOOKED_AT = 2000
 OPENING_LOOKAHEAD = 50
 # A relaxed search counts its matches up to this many ("100+ providers are nearby").
 RELAXED_COUNT = 100
+
+
+# Filters whose "false" narrows too.
+FLAGS = ("telehealth", "accepting_new_patients", "direct_access", "home_visits")
 
 
 @dataclass(frozen=True)
@@ -80,14 +84,51 @@ NARROWINGS = (
                   "not taking new patients now" if p.accepting_new_patients
                   else "accepting new patients"),
               "without the new-patients filter"),
+    Narrowing("technique", "technique", "this technique",
+              lambda p, within: f"{within} lists {_label(vocabulary.techniques(), p.technique)}",
+              lambda p, plural: f"nearby {_verb(plural, 'offer', 'offers')} dry needling "
+                                "without naming it",
+              "without the technique filter"),
+    Narrowing("accessibility", "accessibility", "this access need",
+              lambda p, within: f"{within} lists "
+                                f"“{_label(vocabulary.accessibility(), p.accessibility)}”",
+              lambda p, plural: f"nearby {_verb(plural, 'do', 'does')} not list it",
+              "without the access filter"),
+    Narrowing("age_group", "age_group", "this age group",
+              lambda p, within: f"{within} lists {p.age_group} among the people it sees",
+              lambda p, plural: f"nearby {_verb(plural, 'do', 'does')} not say so",
+              "without the age filter"),
+    Narrowing("direct_access", "direct_access", "the referral filter",
+              lambda p, within: f"{within} " + ("sees patients without a referral"
+                                                if p.direct_access else "asks for a referral"),
+              lambda p, plural: f"nearby {_verb(plural, 'do', 'does')} not say so",
+              "without the referral filter"),
+    Narrowing("home_visits", "home_visits", "the home-visits filter",
+              lambda p, within: f"{within} " + ("offers home visits" if p.home_visits
+                                                else "sees patients only at the clinic"),
+              lambda p, plural: f"nearby {_verb(plural, 'do', 'does')} not say so",
+              "without the home-visits filter"),
+    Narrowing("max_price", "max_price", "the price limit",
+              lambda p, within: f"{within} lists a session price of {p.max_price:g} or less",
+              lambda p, plural: f"nearby {_verb(plural, 'charge', 'charges')} more or "
+                                f"{_verb(plural, 'list', 'lists')} no price",
+              "without the price limit"),
+    Narrowing("certified", "certified_on", "the certification filter",
+              lambda p, within: f"{within} lists a practitioner with a current dry-needling "
+                                "certification",
+              lambda p, plural: f"nearby {_verb(plural, 'do', 'does')} not list one",
+              "without the certification filter"),
 )
+
+
+def _label(terms: dict[str, vocabulary.Term], key: str) -> str:
+    return terms[key].label if key in terms else key
 
 
 def in_use(params: SearchParams) -> list[Narrowing]:
     """Return the narrowing parameters a search uses (a "false" filter is in use too)."""
     return [n for n in NARROWINGS if getattr(params, n.name) not in (None, "", False)
-            or (n.name in ("telehealth", "accepting_new_patients")
-                and getattr(params, n.name) is False)]
+            or (n.name in FLAGS and getattr(params, n.name) is False)]
 
 
 def widest_km(unit: str) -> float:

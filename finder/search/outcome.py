@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..geocode import Place
@@ -57,6 +58,8 @@ class SearchOutcome:
     relaxations: list[dict[str, Any]] = field(default_factory=list)
     # The directory's names that the insurance and language filters matched.
     filters: dict[str, list[str]] = field(default_factory=dict)
+    # The day of the search: certifications are current or expired as of this day.
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
 
 
 @dataclass

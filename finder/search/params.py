@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import geo
+from .. import geo, vocabulary
 from ..errors import InvalidInput
 from .query import MAX_QUERY_LENGTH
 from .ranking import SORTS
@@ -39,6 +39,13 @@ class SearchParams:
     insurance: str = ""
     language: str = ""
     open_now: bool = False
+    technique: str = ""
+    accessibility: str = ""
+    age_group: str = ""
+    direct_access: bool | None = None
+    home_visits: bool | None = None
+    max_price: float | None = None
+    certified: bool = False
 
     def query_args(self, **changes: object) -> dict[str, Any]:
         """Return the non-default parameters as query-string arguments (for links)."""
@@ -84,6 +91,13 @@ def _number(args: Mapping[str, str], name: str, code: str) -> float | None:
     return value
 
 
+def _price(args: Mapping[str, str]) -> float | None:
+    price = _number(args, "max_price", "invalid_filter")
+    if price is not None and price < 0:
+        raise InvalidInput("'max_price' must be zero or more.", code="invalid_filter")
+    return price
+
+
 def _integer(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = (args.get(name) or "").strip()
     if not raw:
@@ -95,6 +109,15 @@ def _integer(args: Mapping[str, str], name: str, default: int, low: int, high: i
                            code=f"invalid_{name}") from None
     if not low <= value <= high:
         raise InvalidInput(f"'{name}' must be between {low} and {high}.", code=f"invalid_{name}")
+    return value
+
+
+def _term(args: Mapping[str, str], name: str, allowed: Mapping[str, object]) -> str:
+    """Return a vocabulary id; anything else is a 400 naming the allowed ids."""
+    value = _text(args, name).lower()
+    if value and value not in allowed:
+        raise InvalidInput(f"'{name}' must be one of {', '.join(allowed)}, not {value[:30]!r}.",
+                           code="invalid_filter")
     return value
 
 
@@ -145,6 +168,13 @@ def parse_params(args: Mapping[str, str]) -> SearchParams:
         insurance=_text(args, "insurance"),
         language=_text(args, "language"),
         open_now=bool(_boolean(args, "open_now")),
+        technique=_term(args, "technique", vocabulary.techniques()),
+        accessibility=_term(args, "accessibility", vocabulary.accessibility()),
+        age_group=_term(args, "age_group", vocabulary.AGE_GROUPS),
+        direct_access=_boolean(args, "direct_access"),
+        home_visits=_boolean(args, "home_visits"),
+        max_price=_price(args),
+        certified=bool(_boolean(args, "certified")),
     )
     if lat is None and not params.postcode and not params.city:
         raise InvalidInput("Say where to search from: a postcode, a city, or lat and lon.",

@@ -36,8 +36,11 @@ from ..models import IndexChange, Location, Status
 from . import Matches, MatchQuery, spelling
 from .documents import (
     FORMAT_VERSION,
+    ID_FIELDS,
+    Indexed,
+    certified_through,
+    indexed,
     normalize_keyword,
-    select_indexed,
     spell_keys,
     text_fields,
     text_words,
@@ -56,7 +59,9 @@ BATCH = 2000
 # autovacuum gets to it: without them a keyword common to most listings looks rare.
 ANALYZE_AFTER = 5000
 COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages", "telehealth",
-           "accepting_new_patients", "hours", "timezone", "listing")
+           "accepting_new_patients", "hours", "timezone", "listing", "techniques",
+           "accessibility", "age_groups", "direct_access", "home_visits", "price_min",
+           "certified_until")
 WORDS = COLUMNS.index("words")
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
@@ -68,7 +73,7 @@ def lexeme(key: str) -> str:
     return "'" + key.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def document_row(location: sa.Row[Any]) -> tuple[Any, ...]:
+def document_row(location: Indexed) -> tuple[Any, ...]:
     """Return the ``search_document`` row of a published location, in ``COLUMNS`` order."""
     texts = text_fields(location)
     labels: dict[str, list[str]] = {}
@@ -93,6 +98,13 @@ def document_row(location: sa.Row[Any]) -> tuple[Any, ...]:
         orjson.dumps(location.hours).decode("utf-8"),
         location.timezone,
         orjson.dumps(public_json(location)).decode("utf-8"),
+        location.techniques,
+        location.accessibility,
+        location.age_groups,
+        bool(location.direct_access),
+        bool(location.home_visits),
+        float(location.self_pay_price["min"]) if location.self_pay_price else None,
+        certified_through(location),
     )
 
 
@@ -148,6 +160,20 @@ class _Query:
             if names is not None:
                 self.where.append(f"{column} && CAST(:{name} AS text[])")
                 self.params[name] = list(names)
+        for name, column in ID_FIELDS.items():
+            if getattr(filters, name) is not None:
+                self.where.append(f"CAST(:{name} AS text) = ANY({column})")
+                self.params[name] = getattr(filters, name)
+        for name in ("direct_access", "home_visits"):
+            if getattr(filters, name) is not None:
+                self.where.append(f"{name} = :{name}")
+                self.params[name] = getattr(filters, name)
+        if filters.max_price is not None:
+            self.where.append("price_min <= :max_price")
+            self.params["max_price"] = filters.max_price
+        if filters.certified_on is not None:
+            self.where.append("certified_until >= :certified_on")
+            self.params["certified_on"] = filters.certified_on
         self.open_at = filters.open_at
 
     def select(self, radius_km: float | None, nearest: int | None = None) -> sa.TextClause:
@@ -366,7 +392,7 @@ def _nearest_radius(connection: sa.Connection, query: _Query,
 
 
 def _documents(connection: sa.Connection, ids: list[int]) -> list[tuple[Any, ...]]:
-    return [document_row(location) for location in connection.execute(select_indexed(ids))
+    return [document_row(location) for location in indexed(connection, ids)
             if location.status == Status.PUBLISHED]
 
 

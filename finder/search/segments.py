@@ -25,7 +25,7 @@ from whoosh.reading import IndexReader
 from .. import geo
 from ..hours import is_open
 from . import Filters, MatchQuery
-from .documents import ACCEPTING, META_ID, TELEHEALTH
+from .documents import ACCEPTING, DIRECT_ACCESS, HOME_VISITS, ID_FIELDS, META_ID, TELEHEALTH
 from .query import Concept
 from .ranking import FIELD_CLASSES, KIND_FACTORS
 
@@ -60,6 +60,9 @@ class SegmentData:
         self.lats = np.array(list(reader.column_reader("lat")), dtype=np.float64)
         self.lons = np.array(list(reader.column_reader("lon")), dtype=np.float64)
         self.flags = np.array(list(reader.column_reader("flags")), dtype=np.uint8)
+        self.price_min = np.array(list(reader.column_reader("price_min")), dtype=np.float64)
+        self.certified_until = np.array(list(reader.column_reader("certified_until")),
+                                        dtype=np.int32)
         self.tree = cKDTree(unit_vectors(self.lats, self.lons)) if self.size else None
         self.meta_rows = np.array(_postings(reader, "id", META_ID), dtype=np.int64)
         self._masks: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
@@ -312,18 +315,36 @@ def _match_text(data: SegmentData, reader: IndexReader, rows: np.ndarray,
 def _filter(data: SegmentData, reader: IndexReader, rows: np.ndarray,
             filters: Filters) -> np.ndarray:
     keep = np.ones(len(rows), dtype=bool)
-    for wanted, bit in ((filters.telehealth, TELEHEALTH),
-                        (filters.accepting_new_patients, ACCEPTING)):
+    for mask in filter_masks(data, reader, rows, filters).values():
+        keep &= mask
+    if filters.open_at is not None:  # last: it reads each remaining listing's hours
+        for position in np.flatnonzero(keep):
+            hours, timezone = data.hours(reader, int(rows[position]))
+            keep[position] = is_open(hours, timezone, filters.open_at)
+    return keep
+
+
+def filter_masks(data: SegmentData, reader: IndexReader, rows: np.ndarray,
+                 filters: Filters) -> dict[str, np.ndarray]:
+    """Return, for each filter in use but "open now", which of ``rows`` pass it."""
+    masks = {}
+    for name, bit in (("telehealth", TELEHEALTH), ("accepting_new_patients", ACCEPTING),
+                      ("direct_access", DIRECT_ACCESS), ("home_visits", HOME_VISITS)):
+        wanted = getattr(filters, name)
         if wanted is not None:
-            keep &= ((data.flags[rows] & bit) != 0) == wanted
+            masks[name] = ((data.flags[rows] & bit) != 0) == wanted
     for field, names in (("insurance", filters.insurance), ("language", filters.language)):
         if names is not None:
             held = np.zeros(len(rows), dtype=bool)
             for name in names:
                 held |= data.has(reader, field, name, rows)
-            keep &= held
-    if filters.open_at is not None:
-        for position in np.flatnonzero(keep):
-            hours, timezone = data.hours(reader, int(rows[position]))
-            keep[position] = is_open(hours, timezone, filters.open_at)
-    return keep
+            masks[field] = held
+    for field in ID_FIELDS:
+        wanted_id = getattr(filters, field)
+        if wanted_id is not None:
+            masks[field] = data.has(reader, field, wanted_id, rows)
+    if filters.max_price is not None:
+        masks["max_price"] = data.price_min[rows] <= filters.max_price
+    if filters.certified_on is not None:
+        masks["certified_on"] = data.certified_until[rows] >= filters.certified_on.toordinal()
+    return masks

@@ -71,6 +71,13 @@ def search(
         insurance=_resolved(outcome, "insurance", names),
         language=_resolved(outcome, "language", names),
         open_at=datetime.now(UTC) if params.open_now else None,
+        technique=params.technique or None,
+        accessibility=params.accessibility or None,
+        age_group=params.age_group or None,
+        direct_access=params.direct_access,
+        home_visits=params.home_visits,
+        max_price=params.max_price,
+        certified_on=outcome.today if params.certified else None,
     )
     run = Search(backend, origin, geo.to_km(radius, unit), parse(params.q), filters)
     matches = run.match(run.radius_km, correct=not _CODE.search(params.q))

@@ -48,9 +48,10 @@ from .documents import (
     FORMAT_VERSION,
     META_ID,
     TEXT_FIELDS,
+    Indexed,
     document,
+    indexed,
     schema,
-    select_indexed,
 )
 from .query import Concept, parse
 from .segments import SegmentData, match_segment
@@ -400,7 +401,7 @@ def _applied_seq(searcher: Searcher) -> int:
     return int(fields["applied_seq"]) if fields else 0
 
 
-def _write(writer: writing.IndexWriter, location: sa.Row[Any], replace: bool) -> None:
+def _write(writer: writing.IndexWriter, location: Indexed, replace: bool) -> None:
     """Index a location; ``replace`` when the index may already hold it."""
     if location.status != Status.PUBLISHED:
         if replace:
@@ -411,8 +412,8 @@ def _write(writer: writing.IndexWriter, location: sa.Row[Any], replace: bool) ->
         writer.add_document(**document(location))
 
 
-def _locations(session: Session, ids: list[int]) -> Iterable[sa.Row[Any]]:
-    return session.execute(select_indexed(ids))
+def _locations(session: Session, ids: list[int]) -> list[Indexed]:
+    return indexed(session, ids)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -1,0 +1,244 @@
+"""Searching the dry-needling listing, on every database and search backend: keywords find
+practitioners and techniques, the new filters keep exactly the listings a brute-force check
+keeps, and results carry techniques and practitioners."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from geopy.distance import geodesic
+from sqlalchemy.orm import selectinload
+
+from finder.db import session_scope
+from finder.generate import listings, practitioners
+from finder.geocode import get_geocoder
+from finder.importer import import_documents, import_practitioners, read_rows
+from finder.models import Location, Practitioner
+from finder.search import get_backend
+from tests.conftest import AUSTIN, load, near, row, search
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def app(any_database_app: Flask) -> Flask:
+    return any_database_app
+
+
+def _documents(app: Flask, documents: list[dict[str, Any]]) -> None:
+    with session_scope(app) as session:
+        report = import_documents(session, get_geocoder(app), enumerate(documents, 1),
+                                  default_country="US")
+        session.commit()
+    assert report.rejected == [], report.rejected
+    get_backend(app).catch_up()
+
+
+def _clinic(external_id: str, name: str, at: tuple[float, float], **fields: Any
+            ) -> dict[str, Any]:
+    return {"external_id": external_id, "name": name, "lat": at[0], "lon": at[1],
+            "address": {"city": "Austin", "region": "TX", "postcode": "78701"},
+            "services": ["Physical therapy"], **fields}
+
+
+@pytest.fixture
+def clinics(app: Flask) -> Flask:
+    _documents(app, [
+        _clinic("estim", "Eastside Physio", near(AUSTIN, 1.0), techniques=["electrical"],
+                accessibility=["wheelchair", "elevator"], self_pay_price={"min": 80},
+                direct_access=True, age_groups=["adults"],
+                practitioners=[{"name": "Rosa Quintero", "credentials": ["PT", "DPT"],
+                                "certifications": [{"issuer": "I", "title": "DN",
+                                                    "earned": "2020-01-01"}]}]),
+        _clinic("expired", "Westside Physio", near(AUSTIN, 2.0, 270), techniques=["ims"],
+                self_pay_price={"min": 150, "max": 200}, home_visits=True,
+                age_groups=["children", "adults"],
+                practitioners=[{"name": "Ben Okoro", "credentials": ["PT"],
+                                "certifications": [{"issuer": "I", "title": "DN",
+                                                    "earned": "2019-01-01",
+                                                    "expires": "2021-01-01"}]}]),
+        _clinic("bare", "Northside Physio", near(AUSTIN, 3.0, 0)),
+    ])
+    return app
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return sorted(hit["name"] for hit in body["results"])
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("Quintero", ["Eastside Physio"]),
+    ("DPT", ["Eastside Physio"]),
+    ("e-stim", ["Eastside Physio"]),
+    ("gunn", ["Westside Physio"]),
+    ("Okoro", ["Westside Physio"]),
+])
+def test_keywords_find_practitioners_and_techniques(clinics: Flask, client: FlaskClient,
+                                                    q: str, expected: list[str]) -> None:
+    assert ids(search(client, postcode="78701", q=q)) == expected
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"technique": "electrical"}, ["Eastside Physio"]),
+    ({"technique": "ims"}, ["Westside Physio"]),
+    ({"accessibility": "elevator"}, ["Eastside Physio"]),
+    ({"direct_access": "true"}, ["Eastside Physio"]),
+    ({"direct_access": "false"}, ["Northside Physio", "Westside Physio"]),
+    ({"home_visits": "true"}, ["Westside Physio"]),
+    ({"age_group": "children"}, ["Westside Physio"]),
+    ({"max_price": "100"}, ["Eastside Physio"]),
+    ({"max_price": "150"}, ["Eastside Physio", "Westside Physio"]),
+    ({"certified": "true"}, ["Eastside Physio"]),
+])
+def test_new_filters(clinics: Flask, client: FlaskClient, params: dict[str, str],
+                     expected: list[str]) -> None:
+    assert ids(search(client, postcode="78701", **params)) == expected
+
+
+def test_results_carry_techniques_and_practitioners_certified_today(
+        clinics: Flask, client: FlaskClient) -> None:
+    hits = {hit["name"]: hit for hit in search(client, postcode="78701")["results"]}
+    assert hits["Eastside Physio"]["techniques"] == ["electrical"]
+    assert hits["Eastside Physio"]["practitioners"] == [
+        {"name": "Rosa Quintero", "credentials": ["PT", "DPT"], "certified": True}]
+    assert hits["Westside Physio"]["practitioners"] == [
+        {"name": "Ben Okoro", "credentials": ["PT"], "certified": False}]
+    assert hits["Northside Physio"]["practitioners"] == []
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("technique", "acupuncture", "trigger_point, functional, electrical, superficial, deep, ims"),
+    ("accessibility", "ramp", "wheelchair, accessible_parking, elevator"),
+    ("age_group", "teens", "children, adults, seniors"),
+])
+def test_unknown_ids_are_a_400_naming_the_allowed_ones(app: Flask, client: FlaskClient,
+                                                       name: str, value: str,
+                                                       allowed: str) -> None:
+    response = client.get("/api/v1/search", query_string={"postcode": "78701", name: value})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_filter" and allowed in error["message"]
+
+
+def test_an_emptying_new_filter_is_named_with_a_way_to_drop_it(
+        clinics: Flask, client: FlaskClient) -> None:
+    body = search(client, postcode="78701", technique="superficial")
+    assert body["total"] == 0
+    (offer,) = body["relaxations"]
+    assert offer["drop"] == ["technique"] and offer["count"] == 3
+    assert "lists Superficial dry needling" in offer["message"]
+
+
+# -- against a brute-force reference, on generated data ----------------------------------
+
+
+def _reference(app: Flask, origin: tuple[float, float], radius_mi: float,
+               keep: Any) -> list[int]:
+    """The listings within the radius passing ``keep(location)``, read from the database."""
+    with session_scope(app) as session:
+        found = session.scalars(sa.select(Location).options(
+            selectinload(Location.practitioners).selectinload(Practitioner.certifications)))
+        return sorted(location.id for location in found
+                      if geodesic(origin, (location.latitude, location.longitude)).miles
+                      <= radius_mi and keep(location))
+
+
+def _certified(location: Location) -> bool:
+    return any(c.current_on(TODAY) for p in location.practitioners for c in p.certifications)
+
+
+FILTER_CHECKS: list[tuple[dict[str, str], Any]] = [
+    ({"technique": "trigger_point"}, lambda loc: "trigger_point" in loc.techniques),
+    ({"accessibility": "hearing_loop"}, lambda loc: "hearing_loop" in loc.accessibility),
+    ({"age_group": "children"}, lambda loc: "children" in loc.age_groups),
+    ({"direct_access": "true"}, lambda loc: loc.direct_access is True),
+    ({"direct_access": "false"}, lambda loc: not loc.direct_access),
+    ({"home_visits": "true"}, lambda loc: loc.home_visits is True),
+    ({"max_price": "100"}, lambda loc: bool(loc.self_pay_price)
+     and loc.self_pay_price["min"] <= 100),
+    ({"certified": "true"}, _certified),
+    ({"certified": "true", "technique": "electrical"},
+     lambda loc: _certified(loc) and "electrical" in loc.techniques),
+]
+
+
+def test_filters_keep_what_a_brute_force_check_keeps(app: Flask, client: FlaskClient) -> None:
+    generated = [r for r in listings(1200, seed=5) if r["country"] == "US"][:300]
+    rng = random.Random(5)
+    anchors = generated[:3]
+    for r in generated:  # dense clusters, so each radius holds many listings
+        anchor = rng.choice(anchors)
+        del r["last_verified"]
+        r.update(latitude=f"{float(anchor['latitude'] or 39) + rng.uniform(-0.3, 0.3):.6f}",
+                 longitude=f"{float(anchor['longitude'] or -95) + rng.uniform(-0.3, 0.3):.6f}",
+                 postcode=anchor["postcode"], city=anchor["city"], region=anchor["region"])
+    assert load(app, generated).created == 300
+    kept = {r["external_id"] for r in generated}
+    people = [p for p in practitioners(1200, seed=5) if p["location_external_ids"] in kept]
+    with session_scope(app) as session:
+        report = import_practitioners(session, read_rows(
+            io.StringIO(csv_text_of(people)), kind="practitioners"))
+        session.commit()
+    assert report.rejected == [] and report.created == len(people)
+    get_backend(app).catch_up()
+    checked = 0
+    for anchor in anchors:
+        origin = (float(anchor["latitude"] or 0), float(anchor["longitude"] or 0))
+        for params, keep in FILTER_CHECKS:
+            body = search(client, lat=str(origin[0]), lon=str(origin[1]), radius="20",
+                          limit="50", sort="distance", **params)
+            expected = _reference(app, origin, 20, keep)
+            assert body["total"] == len(expected), params
+            assert sorted(hit["id"] for hit in body["results"]) == expected[:50] or (
+                body["total"] > 50), params
+            checked += body["total"]
+    assert checked > 100
+
+
+def csv_text_of(rows: list[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def test_expired_certification_stops_counting_the_day_after_it_expires(
+        app: Flask, client: FlaskClient) -> None:
+    yesterday = date.fromordinal(TODAY.toordinal() - 1).isoformat()
+    _documents(app, [
+        _clinic("today", "Until Today PT", near(AUSTIN, 1.0), practitioners=[
+            {"name": "A", "certifications": [{"issuer": "I", "title": "T",
+                                              "earned": "2020-01-01",
+                                              "expires": TODAY.isoformat()}]}]),
+        _clinic("yesterday", "Until Yesterday PT", near(AUSTIN, 1.0), practitioners=[
+            {"name": "B", "certifications": [{"issuer": "I", "title": "T",
+                                              "earned": "2020-01-01", "expires": yesterday}]}]),
+    ])
+    assert ids(search(client, postcode="78701", certified="true")) == ["Until Today PT"]
+
+
+def test_practitioner_change_is_searchable(clinics: Flask, client: FlaskClient) -> None:
+    with session_scope(clinics) as session:
+        person = session.scalars(sa.select(Practitioner).where(
+            Practitioner.name == "Ben Okoro")).one()
+        person.name = "Ben Adeyemi"
+        session.commit()
+    get_backend(clinics).catch_up()
+    assert ids(search(client, postcode="78701", q="Adeyemi")) == ["Westside Physio"]
+    assert ids(search(client, postcode="78701", q="Okoro")) == []
+
+
+def test_csv_rows_with_new_columns(app: Flask, client: FlaskClient) -> None:
+    load(app, [row("x", "Column Clinic", AUSTIN, techniques="functional",
+                   self_pay_price="60")])
+    assert ids(search(client, postcode="78701", technique="functional", max_price="60")) == [
+        "Column Clinic"]
