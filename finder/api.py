@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import document, geo
+from . import document, geo, vocabulary
 from .db import get_session
 from .geocode import get_geocoder
 from .listings import get_document, with_certified
@@ -90,6 +90,27 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
             for offer in outcome.relaxations]
     if outcome.filters:
         body["filters"] = outcome.filters
+    if params.facets:
+        body["facets"] = facets_json(outcome.facets)
+    return body
+
+
+def facets_json(facets: dict[str, dict[str, int]]) -> dict[str, list[dict[str, Any]]]:
+    """Each facet's values with a label and a count, the most frequent first."""
+    labels: dict[str, Any] = {
+        "technique": {key: term.label for key, term in vocabulary.techniques().items()},
+        "accessibility": {key: term.label for key, term in vocabulary.accessibility().items()},
+        "age_group": vocabulary.AGE_GROUPS}
+    body = {}
+    for name, counts in facets.items():
+        if name in labels:
+            named = labels[name]
+        else:  # insurance and language: the names listings use most
+            named = {key: value.name for key, value in directory_values().get(name).items()}
+        values = [{"value": named.get(key, key) if name not in labels else key,
+                   "label": named.get(key, key), "count": count}
+                  for key, count in counts.items() if count]
+        body[name] = sorted(values, key=lambda value: (-value["count"], value["label"]))
     return body
 
 

@@ -15,6 +15,7 @@ from apispec import APISpec
 from . import document, vocabulary
 from .hours import DAYS
 from .models import Source
+from .search import FACETS
 from .search.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .search.ranking import SORTS
 
@@ -24,7 +25,8 @@ OPENAPI_VERSION = "3.1.0"
 SEARCH_ERROR_CODES = [
     "missing_location", "invalid_coordinates", "invalid_country", "invalid_unit",
     "invalid_radius", "invalid_sort", "invalid_limit", "invalid_offset", "invalid_filter",
-    "invalid_q", "invalid_postcode", "invalid_city", "invalid_insurance", "invalid_language",
+    "invalid_facets", "invalid_q", "invalid_postcode", "invalid_city", "invalid_insurance",
+    "invalid_language",
     "unknown_postcode", "unknown_city", "unsupported_country",
 ]
 STATUS_ERROR_CODES: dict[int, list[str]] = {
@@ -98,6 +100,9 @@ SEARCH_PARAMETERS = [
            "Only providers whose lowest self-pay price per session is at most this."),
     _boolean("certified", "Only providers with a practitioner holding a dry-needling "
                           "certification current today."),
+    _param("facets", {"type": "string", "example": "technique,insurance,language"},
+           "Count the matches per value of these fields (comma-separated: "
+           f"{', '.join(FACETS)}), each without its own filter."),
 ]
 
 ERROR_SUGGESTION_SCHEMA: dict[str, Any] = {
@@ -326,6 +331,14 @@ SEARCH_SCHEMA: dict[str, Any] = {
         "suggestion": _ref("Suggestion"),
         "relaxations": {"type": "array", "items": _ref("Relaxation")},
         "filters": _ref("Filters"),
+        "facets": {"type": "object", "description": "Present when `facets` asked for them: "
+                   "per facet, the listings each value would find (the other filters kept).",
+                   "additionalProperties": {"type": "array", "items": {
+                       "type": "object", "required": ["value", "label", "count"],
+                       "properties": {"value": {"type": "string", "description": "The "
+                                                "value to filter by."},
+                                      "label": {"type": "string"},
+                                      "count": {"type": "integer"}}}}},
     },
 }
 

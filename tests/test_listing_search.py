@@ -23,6 +23,7 @@ from finder.geocode import get_geocoder
 from finder.importer import import_documents, import_practitioners, read_rows
 from finder.models import Location, Practitioner
 from finder.search import get_backend
+from finder.search.documents import normalize_keyword
 from tests.conftest import AUSTIN, load, near, row, search
 
 TODAY = datetime.now(UTC).date()
@@ -242,3 +243,96 @@ def test_csv_rows_with_new_columns(app: Flask, client: FlaskClient) -> None:
                    self_pay_price="60")])
     assert ids(search(client, postcode="78701", technique="functional", max_price="60")) == [
         "Column Clinic"]
+
+
+# -- facets ----------------------------------------------------------------------------------
+
+
+def _facet_counts(body: dict[str, Any], name: str) -> dict[str, int]:
+    return {normalize_keyword(value["value"]): value["count"] for value in body["facets"][name]}
+
+
+def test_facets_count_each_value_without_their_own_filter(clinics: Flask,
+                                                          client: FlaskClient) -> None:
+    body = search(client, postcode="78701", technique="electrical",
+                  facets="technique,accessibility,age_group")
+    assert body["total"] == 1
+    assert body["facets"]["technique"] == [
+        {"value": "electrical", "label": "Electrical dry needling", "count": 1},
+        {"value": "ims", "label": "Intramuscular stimulation (IMS)", "count": 1}]
+    assert _facet_counts(body, "accessibility") == {"wheelchair": 1, "elevator": 1}
+    assert _facet_counts(body, "age_group") == {"adults": 1}
+    assert "facets" not in search(client, postcode="78701")
+
+
+def test_unknown_facet_is_a_400(app: Flask, client: FlaskClient) -> None:
+    response = client.get("/api/v1/search", query_string={"postcode": "78701",
+                                                           "facets": "technique,colour"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_facets"
+    assert "not 'colour'" in response.get_json()["error"]["message"]
+
+
+PREDICATES: dict[str, Any] = {
+    "technique": lambda loc, v: v in loc.techniques,
+    "accessibility": lambda loc, v: v in loc.accessibility,
+    "age_group": lambda loc, v: v in loc.age_groups,
+    "insurance": lambda loc, v: v in {normalize_keyword(i) for i in loc.insurance},
+    "language": lambda loc, v: v in {normalize_keyword(i) for i in loc.languages},
+    "certified": lambda loc, v: _certified(loc),
+    "max_price": lambda loc, v: bool(loc.self_pay_price) and loc.self_pay_price["min"] <= v,
+}
+VALUES: dict[str, Any] = {
+    "technique": lambda loc: loc.techniques, "accessibility": lambda loc: loc.accessibility,
+    "age_group": lambda loc: loc.age_groups,
+    "insurance": lambda loc: {normalize_keyword(i) for i in loc.insurance},
+    "language": lambda loc: {normalize_keyword(i) for i in loc.languages},
+}
+
+
+def _brute_force_facets(app: Flask, origin: tuple[float, float], radius_mi: float,
+                        filters: dict[str, Any]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {name: {} for name in VALUES}
+    with session_scope(app) as session:
+        for loc in session.scalars(sa.select(Location).options(
+                selectinload(Location.practitioners).selectinload(Practitioner.certifications))):
+            if geodesic(origin, (loc.latitude, loc.longitude)).miles > radius_mi:
+                continue
+            for name, values in VALUES.items():
+                if all(PREDICATES[f](loc, v) for f, v in filters.items() if f != name):
+                    for value in values(loc):
+                        counts[name][value] = counts[name].get(value, 0) + 1
+    return counts
+
+
+def test_facet_counts_equal_a_brute_force_count(app: Flask, client: FlaskClient) -> None:
+    generated = [r for r in listings(600, seed=8) if r["country"] == "US"][:150]
+    anchor = generated[0]
+    rng = random.Random(8)
+    for r in generated:
+        del r["last_verified"]
+        r.update(latitude=f"{float(anchor['latitude'] or 39) + rng.uniform(-0.2, 0.2):.6f}",
+                 longitude=f"{float(anchor['longitude'] or -95) + rng.uniform(-0.2, 0.2):.6f}",
+                 postcode=anchor["postcode"], city=anchor["city"], region=anchor["region"])
+    assert load(app, generated).created == 150
+    kept = {r["external_id"] for r in generated}
+    people = [p for p in practitioners(600, seed=8) if p["location_external_ids"] in kept]
+    with session_scope(app) as session:
+        import_practitioners(session, read_rows(io.StringIO(csv_text_of(people)),
+                                                kind="practitioners"))
+        session.commit()
+    get_backend(app).catch_up()
+    origin = (float(generated[0]["latitude"]), float(generated[0]["longitude"]))
+    for asked, filters in [
+            ({}, {}),
+            ({"technique": "trigger_point"}, {"technique": "trigger_point"}),
+            ({"insurance": "Aetna", "certified": "true"},
+             {"insurance": "aetna", "certified": True}),
+            ({"language": "Spanish", "max_price": "120", "accessibility": "wheelchair"},
+             {"language": "spanish", "max_price": 120, "accessibility": "wheelchair"})]:
+        body = search(client, lat=str(origin[0]), lon=str(origin[1]), radius="15",
+                      facets=",".join(VALUES), **asked)
+        expected = _brute_force_facets(app, origin, 15, filters)
+        for name in VALUES:
+            assert _facet_counts(body, name) == expected[name], (asked, name)
+        assert filters or sum(expected["technique"].values()) > 100

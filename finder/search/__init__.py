@@ -9,7 +9,7 @@ in the same order for the same data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -18,6 +18,10 @@ import numpy as np
 from flask import Flask, current_app
 
 from .query import Concept
+
+# What a search can count per value ("facets"), and the filter each one answers.
+FACETS = {"technique": "technique", "accessibility": "accessibility",
+          "age_group": "age_group", "insurance": "insurance", "language": "language"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,11 @@ class SearchBackend(Protocol):
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         """Return the public JSON (without its URL) of these listings, if searchable."""
+        ...
+
+    def facets(self, query: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Count the listings matching the query per value of each facet in ``names``,
+        each without its own filter (what that filter's choices would find)."""
         ...
 
     def warm_up(self, queries: Iterable[str]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import geo, vocabulary
 from ..errors import InvalidInput
+from . import FACETS
 from .query import MAX_QUERY_LENGTH
 from .ranking import SORTS
 
@@ -46,6 +47,7 @@ class SearchParams:
     home_visits: bool | None = None
     max_price: float | None = None
     certified: bool = False
+    facets: tuple[str, ...] = ()
 
     def query_args(self, **changes: object) -> dict[str, Any]:
         """Return the non-default parameters as query-string arguments (for links)."""
@@ -55,7 +57,12 @@ class SearchParams:
             value = values[name]
             if value is None or value == default or value == "":
                 continue
-            args[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            if isinstance(value, tuple):
+                args[name] = ",".join(value)
+            elif isinstance(value, bool):
+                args[name] = "true" if value else "false"
+            else:
+                args[name] = str(value)
         return args
 
 
@@ -89,6 +96,15 @@ def _number(args: Mapping[str, str], name: str, code: str) -> float | None:
     if not math.isfinite(value):
         raise InvalidInput(f"'{name}' must be a finite number.", code=code)
     return value
+
+
+def _facets(args: Mapping[str, str]) -> tuple[str, ...]:
+    asked = [name.strip().lower() for name in _text(args, "facets").split(",") if name.strip()]
+    unknown = [name for name in asked if name not in FACETS]
+    if unknown:
+        raise InvalidInput(f"'facets' can name {', '.join(FACETS)}, not {unknown[0][:30]!r}.",
+                           code="invalid_facets")
+    return tuple(dict.fromkeys(asked))
 
 
 def _price(args: Mapping[str, str]) -> float | None:
@@ -175,6 +191,7 @@ def parse_params(args: Mapping[str, str]) -> SearchParams:
         home_visits=_boolean(args, "home_visits"),
         max_price=_price(args),
         certified=bool(_boolean(args, "certified")),
+        facets=_facets(args),
     )
     if lat is None and not params.postcode and not params.city:
         raise InvalidInput("Say where to search from: a postcode, a city, or lat and lon.",

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from ..errors import ConfigError, SearchUnavailable
 from ..hours import is_open
 from ..listings import public_json
 from ..models import IndexChange, Location, Status
-from . import Matches, MatchQuery, spelling
+from . import FACETS, Matches, MatchQuery, spelling
 from .documents import (
     FORMAT_VERSION,
     ID_FIELDS,
@@ -63,6 +64,8 @@ COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages"
            "accessibility", "age_groups", "direct_access", "home_visits", "price_min",
            "certified_until")
 WORDS = COLUMNS.index("words")
+FACET_COLUMNS = {"technique": "techniques", "accessibility": "accessibility",
+                 "age_group": "age_groups", "insurance": "insurance", "language": "languages"}
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
 assert len(FIELD_CLASSES) <= len(LABELS), "PostgreSQL has four weight labels"
@@ -176,13 +179,14 @@ class _Query:
             self.params["certified_on"] = filters.certified_on
         self.open_at = filters.open_at
 
-    def select(self, radius_km: float | None, nearest: int | None = None) -> sa.TextClause:
+    def select(self, radius_km: float | None, nearest: int | None = None,
+               extra: Sequence[str] = ()) -> sa.TextClause:
         where = list(self.where)
         if radius_km is not None:
             # A spherical superset of the radius; exact distances are checked afterwards.
             where.append(f"ST_DWithin(geog, {_ORIGIN}, :metres, false)")
             self.params["metres"] = (radius_km * geo.PREFILTER_SLACK + 0.1) * 1000.0
-        columns = ["id", "lat", "lon", *self.scores]
+        columns = ["id", "lat", "lon", *self.scores, *extra]
         if self.open_at is not None:
             columns += ["hours", "timezone"]
         sql = f"SELECT {', '.join(columns)} FROM search_document"
@@ -272,6 +276,30 @@ class PostgisBackend:
         inside = distance <= (np.inf if radius_km is None else radius_km)
         return Matches(ids[inside], distance[inside], text[inside], best[:, inside], concepts,
                        corrections)
+
+    def facets(self, request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        assert request.radius_km is not None
+        counts: dict[str, dict[str, int]] = {}
+        with _translated(), self._read_engine.connect() as connection:
+            for name in names:
+                own = {FACETS[name]: None}
+                query = _Query(replace(request, filters=replace(request.filters, **own)),
+                               request.concepts)
+                column = FACET_COLUMNS[name]
+                rows = query.open_rows(connection.execute(
+                    query.select(request.radius_km, extra=[column]), query.params).all())
+                if not rows:
+                    counts[name] = {}
+                    continue
+                distance = geo.geodesic_km_many(
+                    request.lat, request.lon, np.array([row.lat for row in rows]),
+                    np.array([row.lon for row in rows]))
+                found: Counter[str] = Counter()
+                for row, away in zip(rows, distance, strict=True):
+                    if away <= request.radius_km:
+                        found.update(getattr(row, column))
+                counts[name] = dict(found)
+        return counts
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         with _translated(), self._read_engine.connect() as connection:

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from whoosh.reading import IndexReader
 
 from .. import geo
 from ..hours import is_open
-from . import Filters, MatchQuery
+from . import FACETS, Filters, MatchQuery
 from .documents import ACCEPTING, DIRECT_ACCESS, HOME_VISITS, ID_FIELDS, META_ID, TELEHEALTH
 from .query import Concept
 from .ranking import FIELD_CLASSES, KIND_FACTORS
@@ -69,6 +70,7 @@ class SegmentData:
         self._scores: OrderedDict[ConceptKey, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._seen: OrderedDict[ConceptKey, None] = OrderedDict()
         self._hours: dict[int, tuple[dict[str, Any], str]] = {}
+        self._terms: dict[str, list[str]] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # sorted ids, their rows
         self._lock = threading.Lock()
 
@@ -101,6 +103,14 @@ class SegmentData:
                                            chord(radius_km * geo.PREFILTER_SLACK + 0.1),
                                            return_sorted=True)
         return np.array(found, dtype=np.int64)
+
+    def terms(self, reader: IndexReader, field: str) -> list[str]:
+        """Return the distinct values of a keyword field in this segment."""
+        found = self._terms.get(field)
+        if found is None:
+            found = self._terms[field] = [term.decode("utf-8")
+                                          for term in reader.lexicon(field)]
+        return found
 
     def has(self, reader: IndexReader, field: str, key: str, rows: np.ndarray) -> np.ndarray:
         """Return which of ``rows`` contain the term ``key`` in ``field``."""
@@ -260,6 +270,44 @@ def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
                       np.inf if radius_km is None else radius_km)
 
 
+def facet_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
+                  request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Count one segment's matches per value of each facet, each without its own filter."""
+    assert request.radius_km is not None
+    rows = data.within(request.lat, request.lon, request.radius_km)
+    rows = rows[alive[rows]]
+    rows, _text, _best = _match_text(data, reader, rows, request.concepts)
+    distance = geo.geodesic_km_many(request.lat, request.lon, data.lats[rows], data.lons[rows])
+    rows = rows[distance <= request.radius_km]
+    masks = filter_masks(data, reader, rows, request.filters)
+    if request.filters.open_at is not None:
+        others = np.ones(len(rows), dtype=bool)  # "open now" is read for the rows that can count
+        for name, mask in masks.items():
+            if name not in {FACETS[facet] for facet in names}:
+                others &= mask
+        masks["open_at"] = _open(data, reader, rows, others, request.filters.open_at)
+    counts = {}
+    for name in names:
+        keep = np.ones(len(rows), dtype=bool)
+        for filter_name, mask in masks.items():
+            if filter_name != FACETS[name]:
+                keep &= mask
+        chosen = rows[keep]
+        counts[name] = {key: int(held) for key in data.terms(reader, name)
+                        if (held := data.has(reader, name, key, chosen).sum())}
+    return counts
+
+
+def _open(data: SegmentData, reader: IndexReader, rows: np.ndarray, among: np.ndarray,
+          at: datetime) -> np.ndarray:
+    """Which of ``rows`` (of those marked in ``among``) are open at ``at``."""
+    result = np.zeros(len(rows), dtype=bool)
+    for position in np.flatnonzero(among):
+        hours, timezone = data.hours(reader, int(rows[position]))
+        result[position] = is_open(hours, timezone, at)
+    return result
+
+
 def _nearest_radius(data: SegmentData, reader: IndexReader, alive: np.ndarray,
                     request: MatchQuery, concepts: Sequence[Concept]) -> float | None:
     """Return a radius holding the ``request.nearest`` nearest matches within the request's
@@ -318,9 +366,7 @@ def _filter(data: SegmentData, reader: IndexReader, rows: np.ndarray,
     for mask in filter_masks(data, reader, rows, filters).values():
         keep &= mask
     if filters.open_at is not None:  # last: it reads each remaining listing's hours
-        for position in np.flatnonzero(keep):
-            hours, timezone = data.hours(reader, int(rows[position]))
-            keep[position] = is_open(hours, timezone, filters.open_at)
+        keep = _open(data, reader, rows, keep, filters.open_at)
     return keep
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
-from . import Filters, SearchBackend
+from . import Filters, MatchQuery, SearchBackend
 from .filter_values import Value, display, resolve
 from .nothing_near import explain, nearest_in_country, widest_km
 from .outcome import Hit, Ranked, Search, SearchOutcome, ranked_page
@@ -92,6 +92,10 @@ def search(
         else:
             matches = run.match(run.radius_km)
     outcome.total = len(matches.ids)
+    if params.facets:
+        outcome.facets = backend.facets(MatchQuery(
+            origin.lat, origin.lon, run.radius_km, matches.concepts, run.filters,
+            correct=False), params.facets)
     page = ranked_page(matches, params.sort, decay, params.offset, params.limit)
     if not outcome.total:
         page = explain(run, outcome, decay)

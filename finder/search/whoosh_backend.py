@@ -16,7 +16,8 @@ import pickle
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ from .documents import (
     schema,
 )
 from .query import Concept, parse
-from .segments import SegmentData, match_segment
+from .segments import SegmentData, facet_segment, match_segment
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
@@ -222,6 +223,13 @@ class WhooshBackend:
             concepts=concepts,
             corrections=corrections,
         )
+
+    def facets(self, request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        counts: dict[str, Counter[str]] = {name: Counter() for name in names}
+        for data, reader, alive in self._current().segments:
+            for name, found in facet_segment(data, reader, alive, request, names).items():
+                counts[name].update(found)
+        return {name: dict(found) for name, found in counts.items()}
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         """Return the public JSON of these listings as the searchable generation has them."""
