@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from . import document, geo, vocabulary
 from .db import get_session
 from .geocode import get_geocoder
-from .listings import get_document, with_certified
+from .listings import get_document
 from .openapi import openapi_document
 from .result_page import without
 from .search import get_backend
@@ -44,10 +43,10 @@ def provider_url_prefix() -> str:
     return url_for("views.provider", location_id=0, _external=True).removesuffix("0")
 
 
-def hit_json(hit: Hit, unit: str, url_prefix: str, today: date) -> dict[str, Any]:
+def hit_json(hit: Hit, unit: str, url_prefix: str) -> dict[str, Any]:
     ranked = hit.ranked
     return {
-        **with_certified(hit.listing, today),
+        **hit.listing,
         "url": f"{url_prefix}{ranked.id}",
         "distance": round(geo.from_km(ranked.distance_km, unit), 3),
         "unit": unit,
@@ -73,8 +72,7 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
         "query": {"q": params.q, "radius": outcome.radius, "unit": outcome.unit,
                   "sort": params.sort, "limit": params.limit, "offset": params.offset},
         "total": outcome.total,
-        "results": [hit_json(hit, outcome.unit, url_prefix, outcome.today)
-                    for hit in outcome.hits],
+        "results": [hit_json(hit, outcome.unit, url_prefix) for hit in outcome.hits],
         "links": _links(params, outcome),
     }
     if outcome.did_you_mean:

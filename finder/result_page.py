@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import vocabulary
 from .search.params import SearchParams
 
 WINDOW = 2  # page links shown either side of the current one
@@ -63,7 +64,52 @@ def filter_chips(params: SearchParams, default_country: str) -> list[tuple[str, 
         chips.append((f"Insurance: {params.insurance}", "insurance"))
     if params.language:
         chips.append((f"Language: {params.language}", "language"))
+    for name, terms in (("technique", vocabulary.techniques()),
+                        ("accessibility", vocabulary.accessibility())):
+        if getattr(params, name):
+            key = getattr(params, name)
+            chips.append((terms[key].label if key in terms else key, name))
+    if params.age_group:
+        chips.append((f"Sees {params.age_group}", "age_group"))
+    if params.direct_access is not None:
+        chips.append(("No referral needed" if params.direct_access else "Referral needed",
+                      "direct_access"))
+    if params.home_visits is not None:
+        chips.append(("Home visits" if params.home_visits else "No home visits", "home_visits"))
+    if params.max_price is not None:
+        chips.append((f"Session at most {params.max_price:g}", "max_price"))
+    if params.certified:
+        chips.append(("Certified in dry needling", "certified"))
     return chips
+
+
+# The facets a results page offers as links, with how they are titled.
+PAGE_FACETS = {"technique": "Technique", "accessibility": "Access", "age_group": "Ages seen"}
+
+
+@dataclass(frozen=True)
+class Refinement:
+    label: str
+    count: int
+    value: str
+    current: bool
+
+
+def refinements(params: SearchParams, facets: Mapping[str, Mapping[str, int]]
+                ) -> list[tuple[str, str, list[Refinement]]]:
+    """Return (title, parameter, choices) for each facet that has choices: each value with
+    the listings it would find, in the vocabulary's order."""
+    labels = {"technique": {k: t.label for k, t in vocabulary.techniques().items()},
+              "accessibility": {k: t.label for k, t in vocabulary.accessibility().items()},
+              "age_group": vocabulary.AGE_GROUPS}
+    found = []
+    for name, title in PAGE_FACETS.items():
+        counts = facets.get(name, {})
+        choices = [Refinement(label, counts[key], key, getattr(params, name) == key)
+                   for key, label in labels[name].items() if counts.get(key)]
+        if choices:
+            found.append((title, name, choices))
+    return found
 
 
 def without(params: SearchParams, *names: str) -> dict[str, Any]:

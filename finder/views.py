@@ -19,20 +19,23 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import geo, maps
+from . import geo, maps, profile, vocabulary
 from .api import run_search
 from .db import get_session
 from .errors import FinderError
 from .geocode.gazetteer import SUGGESTED_COUNTRIES, country_names
 from .hours import status, week
-from .listings import address_lines, get_published
+from .listings import address_lines, get_document, get_published
 from .result_page import (
+    PAGE_FACETS,
     filter_chips,
     last_page_offset,
     page_links,
+    refinements,
     suggestion_args,
     without,
 )
+from .search import get_backend
 from .search.filter_values import directory_values
 from .search.outcome import SearchOutcome
 from .search.params import SearchParams
@@ -56,7 +59,7 @@ def _helpers() -> dict[str, object]:
             "hours_status": partial(status, at=datetime.now(UTC)), "week": week,
             "directions_url": partial(maps.directions_url, current_app.config["DIRECTIONS_URL"]),
             "countries": [(code, country_names()[code]) for code in SUGGESTED_COUNTRIES],
-            "filter_choices": _filter_choices}
+            "filter_choices": _filter_choices, "vocabulary": vocabulary}
 
 
 def _filter_choices(field: str) -> list[str]:
@@ -65,13 +68,21 @@ def _filter_choices(field: str) -> list[str]:
     return [value.name for value in sorted(values.values(), key=lambda v: (-v.count, v.name))]
 
 
-def _home(status_code: int = 200, **context: object) -> tuple[str, int]:
+def _saved_place() -> dict[str, Any]:
     saved = dict(parse_qsl(request.cookies.get(PLACE_COOKIE, "")))
-    place: dict[str, Any] = {key: value for key, value in saved.items()
-                             if key in PLACE_ARGS and value}
-    popular = [(term, url_for(".search", q=term, **place) if place
-                else url_for(".index", q=term) + "#postcode")
-               for term in SUGGESTED_KEYWORDS]
+    return {key: value for key, value in saved.items() if key in PLACE_ARGS and value}
+
+
+def _search_link(place: dict[str, Any], **args: Any) -> str:
+    """A search near the last place searched from, or the home page asking for one."""
+    if place:
+        return url_for(".search", **args, **place)
+    return url_for(".index", q=args.get("q", "")) + "#postcode"
+
+
+def _home(status_code: int = 200, **context: object) -> tuple[str, int]:
+    place = _saved_place()
+    popular = [(term, _search_link(place, q=term)) for term in SUGGESTED_KEYWORDS]
     return render_template("index.html", params=SearchParams(), popular=popular,
                            place_known=bool(place),
                            default_country=current_app.config["DEFAULT_COUNTRY"],
@@ -82,6 +93,17 @@ def _home(status_code: int = 200, **context: object) -> tuple[str, int]:
 def index() -> tuple[str, int]:
     """Show the search form (with keywords already filled in from a popular search)."""
     return _home(form={"q": request.args.get("q", "")[:200]})
+
+
+@bp.get("/about-dry-needling")
+def about() -> str:
+    """Explain dry needling, its techniques and what to ask, with searches for each."""
+    place = _saved_place()
+    techniques = [(term, _search_link(place, technique=key, q="") if place
+                   else _search_link(place, q=term.label))
+                  for key, term in vocabulary.techniques().items()]
+    return render_template("about.html", techniques=techniques,
+                           search_url=_search_link(place, q="dry needling"))
 
 
 @bp.get("/search")
@@ -138,7 +160,17 @@ def _results_context(outcome: SearchOutcome) -> dict[str, object]:
         "profile_args": {"back": request.full_path, "from_lat": start[0], "from_lon": start[1],
                          "unit": outcome.unit},
         "map_data": maps.for_results(outcome, current_app.config["MAP_TILE_URL"]),
+        "refine": [(title, [(choice, link(**(without(params, name) if choice.current else
+                                            params.query_args(offset=0, **{name: choice.value}))))
+                            for choice in choices])
+                   for title, name, choices in refinements(params, _page_facets(outcome))],
     }
+
+
+def _page_facets(outcome: SearchOutcome) -> dict[str, dict[str, int]]:
+    if outcome.query is None:
+        return {}
+    return get_backend().facets(outcome.query, list(PAGE_FACETS))
 
 
 @bp.get("/providers/<int:location_id>")
@@ -157,7 +189,9 @@ def provider(location_id: int) -> str:
         distance = f"{geo.from_km(km, unit):.1f} {unit}"
     verified_days = (date.today() - location.last_verified).days if location.last_verified \
         else None
-    return render_template("provider.html", location=location, back=back, origin=origin,
+    listing = get_document(get_session(), location_id)
+    return render_template("provider.html", location=location, listing=listing,
+                           care=profile.care(listing, date.today()), back=back, origin=origin,
                            distance=distance, verified_days=verified_days,
                            verify_every_days=current_app.config["VERIFY_EVERY_DAYS"],
                            map_data=maps.for_provider(location, origin,

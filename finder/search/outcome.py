@@ -58,6 +58,8 @@ class SearchOutcome:
     relaxations: list[dict[str, Any]] = field(default_factory=list)
     # The directory's names that the insurance and language filters matched.
     filters: dict[str, list[str]] = field(default_factory=dict)
+    # The match as searched (keywords corrected), for facets counted afterwards.
+    query: MatchQuery | None = None
     # Facet -> value -> listings, when asked for (see ``SearchBackend.facets``).
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     # The day of the search: certifications are current or expired as of this day.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
+from ..listings import with_certified
 from . import Filters, MatchQuery, SearchBackend
 from .filter_values import Value, display, resolve
 from .nothing_near import explain, nearest_in_country, widest_km
@@ -92,14 +93,14 @@ def search(
         else:
             matches = run.match(run.radius_km)
     outcome.total = len(matches.ids)
+    outcome.query = MatchQuery(origin.lat, origin.lon, run.radius_km, matches.concepts,
+                               run.filters, correct=False)
     if params.facets:
-        outcome.facets = backend.facets(MatchQuery(
-            origin.lat, origin.lon, run.radius_km, matches.concepts, run.filters,
-            correct=False), params.facets)
+        outcome.facets = backend.facets(outcome.query, params.facets)
     page = ranked_page(matches, params.sort, decay, params.offset, params.limit)
     if not outcome.total:
         page = explain(run, outcome, decay)
-    outcome.hits = _load(backend, page)
+    outcome.hits = _load(backend, page, outcome.today)
     return outcome
 
 
@@ -121,6 +122,7 @@ def _corrected(q: str, corrections: dict[str, str]) -> str:
     return text
 
 
-def _load(backend: SearchBackend, page: list[Ranked]) -> list[Hit]:
+def _load(backend: SearchBackend, page: list[Ranked], today: date) -> list[Hit]:
+    """Read the page's listings, each practitioner marked certified or not as of ``today``."""
     by_id = backend.listings([r.id for r in page])
-    return [Hit(by_id[r.id], r) for r in page if r.id in by_id]
+    return [Hit(with_certified(by_id[r.id], today), r) for r in page if r.id in by_id]
