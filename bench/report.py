@@ -48,6 +48,8 @@ METRICS: list[tuple[str, Callable[[Run | None], float | None], bool]] = [
     ("in-process p50 (ms)", lambda r: _get(r, "inprocess", "p50"), True),
     ("in-process p95 (ms)", lambda r: _get(r, "inprocess", "p95"), True),
     ("in-process p99 (ms)", lambda r: _get(r, "inprocess", "p99"), True),
+    ("in-process p50 with facets (ms)", lambda r: _get(r, "inprocess_facets", "p50"), False),
+    ("in-process p99 with facets (ms)", lambda r: _get(r, "inprocess_facets", "p99"), False),
     ("HTTP p50 (ms)", lambda r: _get(r, "http", "p50"), True),
     ("HTTP p95 (ms)", lambda r: _get(r, "http", "p95"), True),
     ("HTTP p99 (ms)", lambda r: _get(r, "http", "p99"), True),

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
 ENGINES = report.ENGINES
+FACETS = "technique,insurance,language,accessibility"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -145,9 +146,9 @@ def serving(server: Server) -> Iterator[Server]:
 
 
 def inprocess(engine: str, paths_file: Path, env: dict[str, str], args: argparse.Namespace,
-              work: Path) -> dict[str, Any]:
+              work: Path, variant: str = "") -> dict[str, Any]:
     """Time the mix in a fresh interpreter through the engine's WSGI app."""
-    out = work / f"inprocess-{engine}.json"
+    out = work / f"inprocess-{engine}{'-' + variant if variant else ''}.json"
     subprocess.run([sys.executable, "-m", "bench.inprocess", engine, str(paths_file), str(out),
                     "--warmup", str(args.warmup), "--budget", str(args.budget)],
                    env=env, cwd=ROOT, check=True, timeout=args.budget + 900)
@@ -211,6 +212,11 @@ def bench_finder(engine: str, size: int, csv_path: Path, mix: list[Query], sampl
             run["freshness"] = {"error": str(exc)[:500]}
             log(f"{engine}: freshness check failed: {exc}")
     run["inprocess"] = inprocess(engine, paths_file, env, args, work)
+    # The same mix asking for the counts a results page shows beside the results.
+    faceted = work / f"paths-{engine}-facets.txt"
+    faceted.write_text("".join(f"{path}&facets={FACETS}\n" for path in
+                               paths_file.read_text("utf-8").splitlines() if path), "utf-8")
+    run["inprocess_facets"] = inprocess(engine, faceted, env, args, work, "facets")
     return run
 
 
@@ -304,6 +310,9 @@ def targets(runs: list[dict[str, Any]], size: int,
     add("largest serving process <= 400 MB", finder.get("memory", {}).get("rss_max_process_mb"),
         400.0, " MB")
     add("change searchable <= 2 s", finder.get("freshness", {}).get("worst_s"), 2.0, " s")
+    plain, faceted = finder.get("inprocess", {}), finder.get("inprocess_facets", {})
+    if plain.get("p50") is not None and faceted.get("p50") is not None:
+        add("facets add < 1 ms at p50 (in-process)", faceted["p50"] - plain["p50"], 1.0, " ms")
     return out
 
 

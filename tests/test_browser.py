@@ -39,6 +39,13 @@ FORM_LABELS = {
     "are open now": "open_now",
     "take insurance": "insurance",
     "speak": "language",
+    "have a practitioner certified in dry needling": "certified",
+    "see patients without a referral": "direct_access",
+    "offer home visits": "home_visits",
+    "use the technique": "technique",
+    "have the access feature": "accessibility",
+    "see the age group": "age_group",
+    "charge at most, per session,": "max_price",
 }
 TELEHEALTH_CLINICS = [f"Telehealth Clinic {i:02d}" for i in range(1, 12)]
 
