@@ -94,6 +94,14 @@ def locate(fields: dict[str, Any], geocoder: GeocoderChain,
             "geocode_source": source, "timezone": timezone_at(lat, lon)}
 
 
+def check_readable(row: Mapping[str, str]) -> None:
+    """Raise InvalidInput for a row the CSV reader could not read whole."""
+    if "__error__" in row:
+        raise InvalidInput(row["__error__"])
+    if "__extra__" in row:
+        raise InvalidInput("row has more cells than the header has columns")
+
+
 Record = tuple[int, Mapping[str, Any]]  # (line or record number, CSV row or document)
 
 
@@ -167,10 +175,7 @@ class Importer:
         """Import one CSV row, or record why it was rejected."""
         external_id = (row.get("external_id") or "").strip()
         try:
-            if "__error__" in row:
-                raise InvalidInput(row["__error__"])
-            if "__extra__" in row:
-                raise InvalidInput("row has more cells than the header has columns")
+            check_readable(row)
             cells = {name: value for name, value in row.items() if not name.startswith("__")}
             try:
                 data = csv_listing.listing_document(cells)
@@ -393,10 +398,7 @@ def _add_practitioner(session: Session, people: Practitioners, report: ImportRep
                       seen: dict[str, int], line: int, row: Mapping[str, str]) -> None:
     external_id = (row.get("external_id") or "").strip()
     try:
-        if "__error__" in row:
-            raise InvalidInput(row["__error__"])
-        if "__extra__" in row:
-            raise InvalidInput("row has more cells than the header has columns")
+        check_readable(row)
         if not external_id:
             raise InvalidInput("external_id: is required")
         if external_id in seen:

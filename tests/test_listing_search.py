@@ -171,25 +171,34 @@ FILTER_CHECKS: list[tuple[dict[str, str], Any]] = [
 ]
 
 
-def test_filters_keep_what_a_brute_force_check_keeps(app: Flask, client: FlaskClient) -> None:
-    generated = [r for r in listings(1200, seed=5) if r["country"] == "US"][:300]
-    rng = random.Random(5)
-    anchors = generated[:3]
-    for r in generated:  # dense clusters, so each radius holds many listings
-        anchor = rng.choice(anchors)
+def _clustered(app: Flask, count: int, seed: int, anchors: int, spread: float
+               ) -> list[dict[str, str]]:
+    """Load ``count`` generated US listings, with their practitioners, moved into dense
+    clusters around the first ``anchors`` of them; return the anchors' rows."""
+    generated = [r for r in listings(count * 4, seed) if r["country"] == "US"][:count]
+    rng = random.Random(seed)
+    centres = [dict(r) for r in generated[:anchors]]
+    for r in generated:
+        anchor = rng.choice(centres)
         del r["last_verified"]
-        r.update(latitude=f"{float(anchor['latitude'] or 39) + rng.uniform(-0.3, 0.3):.6f}",
-                 longitude=f"{float(anchor['longitude'] or -95) + rng.uniform(-0.3, 0.3):.6f}",
-                 postcode=anchor["postcode"], city=anchor["city"], region=anchor["region"])
-    assert load(app, generated).created == 300
+        lat = float(anchor["latitude"] or 39) + rng.uniform(-spread, spread)
+        lon = float(anchor["longitude"] or -95) + rng.uniform(-spread, spread)
+        r.update(latitude=f"{lat:.6f}", longitude=f"{lon:.6f}", postcode=anchor["postcode"],
+                 city=anchor["city"], region=anchor["region"])
+    assert load(app, generated).created == count
     kept = {r["external_id"] for r in generated}
-    people = [p for p in practitioners(1200, seed=5) if p["location_external_ids"] in kept]
+    people = [p for p in practitioners(count * 4, seed) if p["location_external_ids"] in kept]
     with session_scope(app) as session:
         report = import_practitioners(session, read_rows(
             io.StringIO(csv_text_of(people)), kind="practitioners"))
         session.commit()
     assert report.rejected == [] and report.created == len(people)
     get_backend(app).catch_up()
+    return generated[:anchors]
+
+
+def test_filters_keep_what_a_brute_force_check_keeps(app: Flask, client: FlaskClient) -> None:
+    anchors = _clustered(app, 300, seed=5, anchors=3, spread=0.3)
     checked = 0
     for anchor in anchors:
         origin = (float(anchor["latitude"] or 0), float(anchor["longitude"] or 0))
@@ -306,23 +315,8 @@ def _brute_force_facets(app: Flask, origin: tuple[float, float], radius_mi: floa
 
 
 def test_facet_counts_equal_a_brute_force_count(app: Flask, client: FlaskClient) -> None:
-    generated = [r for r in listings(600, seed=8) if r["country"] == "US"][:150]
-    anchor = generated[0]
-    rng = random.Random(8)
-    for r in generated:
-        del r["last_verified"]
-        r.update(latitude=f"{float(anchor['latitude'] or 39) + rng.uniform(-0.2, 0.2):.6f}",
-                 longitude=f"{float(anchor['longitude'] or -95) + rng.uniform(-0.2, 0.2):.6f}",
-                 postcode=anchor["postcode"], city=anchor["city"], region=anchor["region"])
-    assert load(app, generated).created == 150
-    kept = {r["external_id"] for r in generated}
-    people = [p for p in practitioners(600, seed=8) if p["location_external_ids"] in kept]
-    with session_scope(app) as session:
-        import_practitioners(session, read_rows(io.StringIO(csv_text_of(people)),
-                                                kind="practitioners"))
-        session.commit()
-    get_backend(app).catch_up()
-    origin = (float(generated[0]["latitude"]), float(generated[0]["longitude"]))
+    (centre,) = _clustered(app, 150, seed=8, anchors=1, spread=0.2)
+    origin = (float(centre["latitude"] or 0), float(centre["longitude"] or 0))
     combinations: list[tuple[dict[str, str], dict[str, Any]]] = [
             ({}, {}),
             ({"technique": "trigger_point"}, {"technique": "trigger_point"}),
