@@ -50,6 +50,19 @@ def haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> 
     return result
 
 
+def within_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray,
+              radius_km: float) -> np.ndarray:
+    """Return which points are within ``radius_km`` geodesic km, exactly as comparing
+    ``geodesic_km_many`` would, computing the geodesic only near the radius (where the
+    great-circle distance cannot tell)."""
+    spherical = haversine_km(lat, lon, lats, lons)
+    inside = spherical * PREFILTER_SLACK <= radius_km
+    unsure = ~inside & (spherical <= radius_km * PREFILTER_SLACK)
+    if unsure.any():
+        inside[unsure] = geodesic_km_many(lat, lon, lats[unsure], lons[unsure]) <= radius_km
+    return inside
+
+
 # WGS-84, as in geographiclib.
 _A = 6378137.0
 _F = 1 / 298.257223563

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,14 +106,31 @@ def to_text(hours: dict[str, Any]) -> str:
     return "; ".join(f"{days} {times}" for days, times in format_hours(hours))
 
 
-def is_open(hours: dict[str, Any], timezone: str, at: datetime) -> bool:
+# A location's dates with other hours: [{"date": "2026-12-25", "closed": true, "hours": [],
+# "note": ""}, ...], as its listing holds them.
+Holidays = Sequence[Mapping[str, Any]]
+
+
+def spans_on(hours: dict[str, Any], day: date, holidays: Holidays = ()) -> list[list[str]]:
+    """Return the opening spans of a local date: its holiday hours if it has any (none when
+    closed), else its weekday's."""
+    iso = day.isoformat()
+    for holiday in holidays:
+        if holiday["date"] == iso:
+            return [] if holiday["closed"] else list(holiday["hours"])
+    return list(hours.get(DAYS[day.weekday()], []))
+
+
+def is_open(hours: dict[str, Any], timezone: str, at: datetime, holidays: Holidays = ()
+            ) -> bool:
     """Return whether the location is open at the aware datetime ``at``, in its own timezone."""
     try:
         local = at.astimezone(ZoneInfo(timezone))
     except (ZoneInfoNotFoundError, ValueError):
         return False
     now = local.strftime("%H:%M")
-    return any(opens <= now < closes for opens, closes in hours.get(DAYS[local.weekday()], []))
+    return any(opens <= now < closes
+               for opens, closes in spans_on(hours, local.date(), holidays))
 
 
 # Countries whose people read times on a 12-hour clock ("8 AM"); elsewhere "08:00".
@@ -148,14 +166,15 @@ def _local(timezone: str, at: datetime) -> datetime | None:
         return None
 
 
-def next_opening(hours: dict[str, Any], timezone: str, at: datetime) -> datetime | None:
+def next_opening(hours: dict[str, Any], timezone: str, at: datetime, holidays: Holidays = ()
+                 ) -> datetime | None:
     """Return when the location next opens after ``at`` (local time), or None if never."""
     local = _local(timezone, at)
     if local is None:
         return None
-    for ahead in range(8):
+    for ahead in range(8 + len(holidays)):  # a week, and any days closed for holidays
         day = local + timedelta(days=ahead)
-        for opens, _closes in hours.get(DAYS[day.weekday()], []):
+        for opens, _closes in spans_on(hours, day.date(), holidays):
             hour, minute = (int(part) for part in opens.split(":"))
             start = day.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
             if start > local:
@@ -163,13 +182,14 @@ def next_opening(hours: dict[str, Any], timezone: str, at: datetime) -> datetime
     return None
 
 
-def closing_time(hours: dict[str, Any], timezone: str, at: datetime) -> str | None:
+def closing_time(hours: dict[str, Any], timezone: str, at: datetime, holidays: Holidays = ()
+                 ) -> str | None:
     """Return the "HH:MM" at which the location closes if it is open at ``at``."""
     local = _local(timezone, at)
     if local is None:
         return None
     now = local.strftime("%H:%M")
-    for opens, closes in hours.get(DAYS[local.weekday()], []):
+    for opens, closes in spans_on(hours, local.date(), holidays):
         if opens <= now < closes:
             return str(closes)
     return None
@@ -185,14 +205,22 @@ def when(moment: datetime, at: datetime) -> str:
     return WEEKDAY_NAMES[DAYS[moment.weekday()]]
 
 
-def status(hours: dict[str, Any], timezone: str, country: str, at: datetime) -> str:
-    """Return "Open now until 6 PM", "Opens tomorrow at 8 AM" or "" when no hours are known."""
-    if not hours or _local(timezone, at) is None:
+def status(hours: dict[str, Any], timezone: str, country: str, at: datetime,
+           holidays: Holidays = ()) -> str:
+    """Return "Open now until 6 PM", "Opens tomorrow at 8 AM" or "" when no hours are known;
+    a date with holiday hours follows them."""
+    local = _local(timezone, at)
+    if not hours or local is None:
         return ""
-    closes = closing_time(hours, timezone, at)
+    closes = closing_time(hours, timezone, at, holidays)
     if closes is not None:
         return f"Open now until {clock(closes, country)}"
-    opening = next_opening(hours, timezone, at)
+    opening = next_opening(hours, timezone, at, holidays)
+    today = next((h for h in holidays if h["date"] == local.date().isoformat()), None)
+    if opening is not None and today is not None and today["closed"]:
+        note = f" ({today['note']})" if today.get("note") else ""
+        return (f"Closed today{note} · opens {when(opening, at)} at "
+                f"{clock(opening.strftime('%H:%M'), country)}")
     if opening is None:
         return "Closed"
     return f"Closed now · opens {when(opening, at)} at {clock(opening.strftime('%H:%M'), country)}"

@@ -22,6 +22,7 @@ PUBLIC_COLUMNS = (
     "address_2", "city", "region", "postcode", "country", "phone", "website", "email", "npi",
     "services", "conditions", "insurance", "languages", "hours", "timezone", "telehealth",
     "accepting_new_patients", "last_verified", "updated_at", "source", "techniques",
+    "holiday_hours",
 )
 # Table columns, not ORM attributes: a plain Core select skips the ORM's loading machinery.
 _LOCATION, _ORGANIZATION = Location.__table__, Organization.__table__
@@ -165,6 +166,7 @@ def public_json(location: PublicRow) -> dict[str, Any]:
         "languages": row["languages"],
         "hours": row["hours"],
         "hours_text": to_text(row["hours"]),
+        "holiday_hours": row["holiday_hours"],
         "timezone": row["timezone"],
         "telehealth": row["telehealth"],
         "accepting_new_patients": row["accepting_new_patients"],

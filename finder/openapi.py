@@ -190,6 +190,8 @@ LISTING_PROPERTIES: dict[str, Any] = {
     "source": {"type": "string", "enum": [source.value for source in Source],
                "description": "Where the listing came from; `demo` listings are fictional."},
     "url": {"type": "string", "format": "uri", "description": "The provider's page."},
+    "holiday_hours": {"type": "array", "description": "Dates with other hours than the week's "
+                      "(as in the listing document).", "items": {"type": "object"}},
     "techniques": {"type": "array", "description": "Dry-needling techniques offered.",
                    "items": {"type": "string", "enum": list(vocabulary.techniques())}},
     "practitioners": {"type": "array", "items": {

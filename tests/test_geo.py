@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from geopy.distance import geodesic
 
+from finder import geo
 from finder.geo import geodesic_km, geodesic_km_many, haversine_km
 
 
@@ -36,3 +37,15 @@ def test_haversine_is_within_the_prefilter_slack_of_geodesic() -> None:
     exact = geodesic_km_many(40.0, -75.0, lats, lons)
     rough = haversine_km(40.0, -75.0, lats, lons)
     assert np.all(np.abs(rough - exact) <= exact * 0.0057 + 1e-9)
+
+
+def test_within_km_agrees_with_the_geodesic_everywhere_near_the_radius() -> None:
+    rng = np.random.default_rng(3)
+    for lat, lon in [(30.27, -97.74), (64.1, -21.9), (-33.9, 151.2), (0.0, 179.9)]:
+        lats = lat + rng.uniform(-1.5, 1.5, 20_000)
+        lons = lon + rng.uniform(-1.5, 1.5, 20_000)
+        lons = (lons + 180.0) % 360.0 - 180.0
+        for radius in (5.0, 40.0, 100.0):
+            exact = geo.geodesic_km_many(lat, lon, lats, lons) <= radius
+            assert (geo.within_km(lat, lon, lats, lons, radius) == exact).all()
+            assert exact.any() and not exact.all()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from finder import hours
 from finder.hours import (
     DAYS,
     clock,
@@ -330,3 +331,33 @@ def test_next_opening_is_local_and_after_the_moment() -> None:
     assert opening is not None
     assert opening.isoformat() == "2026-11-07T09:00:00-06:00"
     assert when(opening, chicago(6, 18)) == "tomorrow"
+
+
+# -- holiday hours ---------------------------------------------------------------------------
+
+WORK_WEEK = {"mon": [["08:00", "18:00"]], "tue": [["08:00", "18:00"]], "wed": [["08:00", "18:00"]],
+            "thu": [["08:00", "18:00"]], "fri": [["08:00", "18:00"]]}
+CHRISTMAS = [{"date": "2026-12-25", "closed": True, "hours": [], "note": "Christmas"},
+             {"date": "2026-12-24", "closed": False, "hours": [["08:00", "12:00"]], "note": ""}]
+
+
+def test_a_holiday_replaces_its_weekday() -> None:
+    assert hours.spans_on(WORK_WEEK, date(2026, 12, 25), CHRISTMAS) == []  # a Friday
+    assert hours.spans_on(WORK_WEEK, date(2026, 12, 24), CHRISTMAS) == [["08:00", "12:00"]]
+    assert hours.spans_on(WORK_WEEK, date(2026, 12, 23), CHRISTMAS) == [["08:00", "18:00"]]
+
+
+def test_open_now_and_next_opening_follow_holiday_hours() -> None:
+    chicago = ZoneInfo("America/Chicago")
+    christmas_noon = datetime(2026, 12, 25, 12, 0, tzinfo=chicago)
+    assert not hours.is_open(WORK_WEEK, "America/Chicago", christmas_noon, CHRISTMAS)
+    assert hours.is_open(WORK_WEEK, "America/Chicago", christmas_noon)  # weekly hours alone
+    eve = datetime(2026, 12, 24, 13, 0, tzinfo=chicago)
+    assert not hours.is_open(WORK_WEEK, "America/Chicago", eve, CHRISTMAS)  # closed at noon
+    opening = hours.next_opening(WORK_WEEK, "America/Chicago", eve, CHRISTMAS)
+    assert opening == datetime(2026, 12, 28, 8, 0, tzinfo=chicago)  # Christmas, then a weekend
+    assert hours.status(WORK_WEEK, "America/Chicago", "US", christmas_noon, CHRISTMAS) == (
+        "Closed today (Christmas) · opens Monday at 8 AM")
+    assert hours.status(WORK_WEEK, "America/Chicago", "US",
+                        datetime(2026, 12, 24, 9, 0, tzinfo=chicago), CHRISTMAS) == (
+        "Open now until noon")

@@ -9,6 +9,7 @@ import io
 import random
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -331,3 +332,17 @@ def test_facet_counts_equal_a_brute_force_count(app: Flask, client: FlaskClient)
         for name in VALUES:
             assert _facet_counts(body, name) == expected[name], (asked, name)
         assert filters or sum(expected["technique"].values()) > 100
+
+
+def test_open_now_keeps_a_clinic_closed_today_for_a_holiday_out(app: Flask,
+                                                               client: FlaskClient) -> None:
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/Chicago")).date().isoformat()
+    always = "Mon-Sun 00:00-24:00"
+    _documents(app, [
+        _clinic("open", "Always Open PT", near(AUSTIN, 1.0), hours=always),
+        _clinic("holiday", "Holiday PT", near(AUSTIN, 1.2), hours=always,
+                holiday_hours=[{"date": today, "closed": True, "note": "Staff day"}]),
+    ])
+    assert ids(search(client, postcode="78701", open_now="true")) == ["Always Open PT"]
+    hits = {hit["name"]: hit for hit in search(client, postcode="78701")["results"]}
+    assert hits["Holiday PT"]["holiday_hours"][0]["date"] == today

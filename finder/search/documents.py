@@ -292,6 +292,6 @@ def document(location: Indexed) -> dict[str, Any]:
         "flags": flags(location),
         "price_min": price_min(location),
         "certified_until": until.toordinal() if until else NO_CERTIFICATION,
-        "hours": (location.hours, location.timezone),
+        "hours": (location.hours, location.timezone, location.holiday_hours),
         "listing_json": orjson.dumps(public_json(location)),
     }

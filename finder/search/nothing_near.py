@@ -252,7 +252,8 @@ def _first_opening(run: Search, matches: Matches) -> datetime | None:
     """Return the earliest next opening among the nearest of these matches."""
     nearest = matches.ids[matches.distance_km.argsort()[:OPENING_LOOKAHEAD]]
     now = datetime.now(UTC)
-    openings = [next_opening(listing["hours"], listing["timezone"], now)
+    openings = [next_opening(listing["hours"], listing["timezone"], now,
+                             listing.get("holiday_hours", ()))
                 for listing in run.backend.listings([int(i) for i in nearest]).values()
                 if listing["hours"]]
     return min((opening for opening in openings if opening is not None), default=None)

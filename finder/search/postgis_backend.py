@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,12 @@ _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 assert len(FIELD_CLASSES) <= len(LABELS), "PostgreSQL has four weight labels"
 
 
+def _open_at(row: sa.Row[Any], at: datetime) -> bool:
+    """Whether a document row (its hours stored as [week, holidays]) is open at ``at``."""
+    week, holidays = orjson.loads(row.hours)
+    return is_open(week, row.timezone, at, holidays)
+
+
 def lexeme(key: str) -> str:
     """Quote a key as a tsvector or tsquery lexeme."""
     return "'" + key.replace("\\", "\\\\").replace("'", "''") + "'"
@@ -98,7 +105,7 @@ def document_row(location: Indexed) -> tuple[Any, ...]:
         [normalize_keyword(name) for name in location.languages],
         location.telehealth,
         location.accepting_new_patients,
-        orjson.dumps(location.hours).decode("utf-8"),
+        orjson.dumps([location.hours, location.holiday_hours]).decode("utf-8"),
         location.timezone,
         orjson.dumps(public_json(location)).decode("utf-8"),
         location.techniques,
@@ -201,8 +208,7 @@ class _Query:
         """Keep the rows open at the requested time (all of them when none is asked)."""
         if self.open_at is None:
             return rows
-        return [row for row in rows
-                if is_open(orjson.loads(row.hours), row.timezone, self.open_at)]
+        return [row for row in rows if _open_at(row, self.open_at)]
 
 
 @contextmanager

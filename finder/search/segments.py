@@ -24,7 +24,7 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.reading import IndexReader
 
 from .. import geo
-from ..hours import is_open
+from ..hours import Holidays, is_open
 from . import FACETS, Filters, MatchQuery
 from .documents import ACCEPTING, DIRECT_ACCESS, HOME_VISITS, ID_FIELDS, META_ID, TELEHEALTH
 from .query import Concept
@@ -69,8 +69,9 @@ class SegmentData:
         self._masks: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
         self._scores: OrderedDict[ConceptKey, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._seen: OrderedDict[ConceptKey, None] = OrderedDict()
-        self._hours: dict[int, tuple[dict[str, Any], str]] = {}
+        self._hours: dict[int, tuple[dict[str, Any], str, Holidays]] = {}
         self._terms: dict[str, list[str]] = {}
+        self._value_tables: dict[str, tuple[list[str], np.ndarray]] = {}
         self._by_id: tuple[np.ndarray, np.ndarray] | None = None  # sorted ids, their rows
         self._lock = threading.Lock()
 
@@ -119,6 +120,30 @@ class SegmentData:
             return np.zeros(len(rows), dtype=bool)
         result: np.ndarray = ((bits[rows >> 3] >> (7 - (rows & 7))) & 1).astype(bool)
         return result
+
+    def counts(self, reader: IndexReader, field: str, rows: np.ndarray) -> dict[str, int]:
+        """Return how many of ``rows`` hold each value of a keyword field (values none hold
+        left out)."""
+        terms, held = self._values(reader, field)
+        if not len(rows) or not terms:
+            return {}
+        totals = held[rows].sum(axis=0, dtype=np.int64)
+        return {term: int(total) for term, total in zip(terms, totals, strict=True) if total}
+
+    def _values(self, reader: IndexReader, field: str) -> tuple[list[str], np.ndarray]:
+        """Return a keyword field's values and a (rows x values) table of who holds which,
+        built once: counting a facet is then one sum over the rows searched."""
+        found = self._value_tables.get(field)
+        if found is None:
+            terms = self.terms(reader, field)
+            held = np.zeros((self.size, len(terms)), dtype=np.uint8)
+            for column, term in enumerate(terms):
+                bits = self._mask(reader, field, term)
+                if bits is not None:
+                    held[:, column] = np.unpackbits(bits)[:self.size]
+            with self._lock:
+                found = self._value_tables[field] = (terms, held)
+        return found
 
     def prepare(self, reader: IndexReader, concept: Concept) -> None:
         """Build a concept's scores now rather than on its first searches."""
@@ -174,10 +199,11 @@ class SegmentData:
                 self._masks.popitem(last=False)
         return bits
 
-    def hours(self, reader: IndexReader, row: int) -> tuple[dict[str, Any], str]:
+    def hours(self, reader: IndexReader, row: int) -> tuple[dict[str, Any], str, Holidays]:
+        """Return a row's weekly hours, timezone and holiday hours."""
         if row not in self._hours:
-            hours, timezone = reader.stored_fields(row)["hours"]
-            self._hours[row] = (hours, timezone)
+            hours, timezone, holidays = reader.stored_fields(row)["hours"]
+            self._hours[row] = (hours, timezone, holidays)
         return self._hours[row]
 
 
@@ -277,8 +303,8 @@ def facet_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
     rows = data.within(request.lat, request.lon, request.radius_km)
     rows = rows[alive[rows]]
     rows, _text, _best = _match_text(data, reader, rows, request.concepts)
-    distance = geo.geodesic_km_many(request.lat, request.lon, data.lats[rows], data.lons[rows])
-    rows = rows[distance <= request.radius_km]
+    rows = rows[geo.within_km(request.lat, request.lon, data.lats[rows], data.lons[rows],
+                              request.radius_km)]
     masks = filter_masks(data, reader, rows, request.filters)
     if request.filters.open_at is not None:
         others = np.ones(len(rows), dtype=bool)  # "open now" is read for the rows that can count
@@ -292,9 +318,7 @@ def facet_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
         for filter_name, mask in masks.items():
             if filter_name != FACETS[name]:
                 keep &= mask
-        chosen = rows[keep]
-        counts[name] = {key: int(held) for key in data.terms(reader, name)
-                        if (held := data.has(reader, name, key, chosen).sum())}
+        counts[name] = data.counts(reader, name, rows[keep])
     return counts
 
 
@@ -303,8 +327,8 @@ def _open(data: SegmentData, reader: IndexReader, rows: np.ndarray, among: np.nd
     """Which of ``rows`` (of those marked in ``among``) are open at ``at``."""
     result = np.zeros(len(rows), dtype=bool)
     for position in np.flatnonzero(among):
-        hours, timezone = data.hours(reader, int(rows[position]))
-        result[position] = is_open(hours, timezone, at)
+        hours, timezone, holidays = data.hours(reader, int(rows[position]))
+        result[position] = is_open(hours, timezone, at, holidays)
     return result
 
 
