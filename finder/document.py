@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 from . import hours as hours_module
 from . import validation
 from .errors import InvalidInput
-from .vocabulary import AGE_GROUPS, Term, accessibility, techniques
+from .vocabulary import Term, accessibility, techniques
 
 # The currency of a price given without one, by country.
 CURRENCIES = {"US": "USD", "CA": "CAD", "GB": "GBP", "AU": "AUD", "NZ": "NZD", "IE": "EUR",
@@ -83,8 +83,7 @@ TechniqueId = Annotated[str, AfterValidator(_technique),
                         WithJsonSchema({"type": "string", "enum": list(techniques())})]
 AccessibilityId = Annotated[str, AfterValidator(_access),
                             WithJsonSchema({"type": "string", "enum": list(accessibility())})]
-AgeGroup = Literal["children", "adults", "seniors"]
-assert set(AGE_GROUPS) == {"children", "adults", "seniors"}
+AgeGroup = Literal["children", "adults", "seniors"]  # the keys of vocabulary.AGE_GROUPS
 
 
 def _spans(value: Any) -> list[list[str]]:

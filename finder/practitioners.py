@@ -105,7 +105,7 @@ def locations_of(session: Session, external_ids: list[str]) -> list[Location]:
     naming those that do not exist."""
     found = {location.external_id: location for location in session.scalars(
         sa.select(Location).where(Location.external_id.in_(external_ids))
-        .options(selectinload(Location.organization), selectinload(Location.practitioners)))}
+        .options(selectinload(Location.organization)))}
     missing = [key for key in external_ids if key not in found]
     if missing:
         raise ValueError(f"no listing has the external_id {', '.join(map(repr, missing))}; "

@@ -243,3 +243,12 @@ def test_new_csv_columns_are_read_and_checked(client: FlaskClient) -> None:
     assert (got["direct_access"], got["home_visits"]) == (True, False)
     assert got["age_groups"] == ["children", "adults"]
     assert [h["date"] for h in got["holiday_hours"]] == ["2026-12-24", "2026-12-25"]
+
+
+def test_the_document_takes_exactly_the_vocabulary_s_age_groups() -> None:
+    from typing import get_args
+
+    from finder.document import AgeGroup
+    from finder.vocabulary import AGE_GROUPS
+
+    assert set(get_args(AgeGroup)) == set(AGE_GROUPS)
