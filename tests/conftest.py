@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,23 @@ class Server:
             self.process.wait()
         if self.process.stderr:
             self.process.stderr.close()
+
+
+def serve_directory(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path,
+                    name: str, fill: Callable[[Flask], None]) -> Iterator[Server]:
+    """Fill a fresh directory with ``fill(app)``, index it, and serve it with a real process
+    for a module of browser tests (which only read)."""
+    data_dir = tmp_path_factory.mktemp(name) / "instance"
+    data_dir.mkdir()
+    shutil.copy(migrated_database, data_dir / "finder.sqlite3")
+    app = create_app({"DATA_DIR": str(data_dir), **TEST_CONFIG})
+    fill(app)
+    get_backend(app).catch_up()
+    get_backend(app).close()
+    get_database(app).dispose()
+    server = Server(data_dir, settings={"FINDER_RATE_LIMIT": "100000/minute"})
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from finder import create_app
-from finder.db import get_database, session_scope
+from finder.db import session_scope
 from finder.geocode import get_geocoder
 from finder.importer import import_documents
-from finder.search import get_backend
 from tests import browser as browsing
 from tests.browser import DESKTOP, NARROW, PHONE, PageFactory, assert_accessible, page_factory
-from tests.conftest import AUSTIN, TEST_CONFIG, Server, near
+from tests.conftest import AUSTIN, Server, near, serve_directory
 
 browser = browsing.browser
 SHOTS = Path("/tmp/finder-shots")
@@ -63,23 +61,17 @@ DOCUMENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("listing-pages") / "instance"
-    data_dir.mkdir()
-    shutil.copy(migrated_database, data_dir / "finder.sqlite3")
-    app = create_app({"DATA_DIR": str(data_dir), **TEST_CONFIG})
+def _fill(app: Flask) -> None:
     with session_scope(app) as session:
         report = import_documents(session, get_geocoder(app), enumerate(DOCUMENTS, 1),
                                   default_country="US")
         session.commit()
     assert report.rejected == [], report.rejected
-    get_backend(app).catch_up()
-    get_backend(app).close()
-    get_database(app).dispose()
-    server = Server(data_dir, settings={"FINDER_RATE_LIMIT": "100000/minute"})
-    yield server
-    server.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    yield from serve_directory(tmp_path_factory, migrated_database, "listing-pages", _fill)
 
 
 @pytest.fixture

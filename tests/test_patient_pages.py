@@ -6,7 +6,6 @@ another host for anything."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,16 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from finder import create_app
-from finder.db import get_database, session_scope
+from finder.db import session_scope
 from finder.hours import DAY_NAMES, DAYS
 from finder.models import Location
-from finder.search import get_backend
 from tests import browser as browsing
 from tests.browser import DESKTOP, NARROW, PHONE, PageFactory, assert_accessible, page_factory
-from tests.conftest import AUSTIN, TEST_CONFIG, Server, load, near, row
+from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
 
 browser = browsing.browser  # the module's Chromium
 SHOTS = Path("/tmp/finder-shots")
@@ -35,13 +33,8 @@ def _tomorrow() -> str:
     return DAY_NAMES[DAYS[local.weekday()]]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
-    """One Austin directory and one server for the module: none of these tests writes."""
-    data_dir = tmp_path_factory.mktemp("patient-pages") / "instance"
-    data_dir.mkdir()
-    shutil.copy(migrated_database, data_dir / "finder.sqlite3")
-    app = create_app({"DATA_DIR": str(data_dir), **TEST_CONFIG})
+def _fill(app: Flask) -> None:
+    """One Austin directory: none of these tests writes."""
     opens = f"{_tomorrow()} 08:00-17:00"  # never open now, open tomorrow at 8
     report = load(app, [
         row("needle", "Needle Point PT", near(AUSTIN, 0.5), services="Dry needling",
@@ -57,12 +50,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> I
         session.execute(sa.update(Location).where(Location.external_id == "needle")
                         .values(last_verified=date.today() - timedelta(days=400)))
         session.commit()
-    get_backend(app).catch_up()
-    get_backend(app).close()
-    get_database(app).dispose()
-    server = Server(data_dir, settings={"FINDER_RATE_LIMIT": "100000/minute"})
-    yield server
-    server.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    yield from serve_directory(tmp_path_factory, migrated_database, "patient-pages", _fill)
 
 
 @pytest.fixture
