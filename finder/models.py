@@ -268,6 +268,7 @@ def _record_location_changes(session: orm.Session, _context: Any, _instances: An
 
 def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[int]:
     """Insert new locations in bulk, with their IndexChange rows; return their ids in order.
+    Each row has a distinct ``external_id``.
 
     A bulk insert skips the unit of work, which is what makes it fast (large imports), and
     also skips the hook above: so the changes are recorded here, in the same transaction.
@@ -275,8 +276,14 @@ def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[i
     if not rows:
         return []
     _lock_change_order(session)
-    ids = list(session.scalars(
-        sa.insert(Location).returning(Location.id, sort_by_parameter_order=True), rows))
+    # The rows go out in a few multi-row statements, not one each: every row has the same
+    # columns (render_nulls writes a None as NULL rather than leaving its column out), and the
+    # ids are matched back by external id rather than by asking for them in order (which
+    # SQLite can only do a row at a time).
+    inserted = {external_id: location_id for external_id, location_id in session.execute(
+        sa.insert(Location).returning(Location.external_id, Location.id)
+        .execution_options(render_nulls=True), rows)}
+    ids = [inserted[row["external_id"]] for row in rows]
     session.execute(sa.insert(IndexChange), [{"location_id": i} for i in ids])
     return ids
 
