@@ -95,19 +95,17 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
 
 def facets_json(facets: dict[str, dict[str, int]]) -> dict[str, list[dict[str, Any]]]:
     """Each facet's values with a label and a count, the most frequent first."""
-    labels: dict[str, Any] = {
-        "technique": {key: term.label for key, term in vocabulary.techniques().items()},
-        "accessibility": {key: term.label for key, term in vocabulary.accessibility().items()},
-        "age_group": vocabulary.AGE_GROUPS}
     body = {}
     for name, counts in facets.items():
-        if name in labels:
-            named = labels[name]
-        else:  # insurance and language: the names listings use most
+        values: list[dict[str, Any]]
+        named = vocabulary.labels(name)
+        if named is None:  # insurance and language: the names listings use most, as values
             named = {key: value.name for key, value in directory_values().get(name).items()}
-        values = [{"value": named.get(key, key) if name not in labels else key,
-                   "label": named.get(key, key), "count": count}
-                  for key, count in counts.items() if count]
+            values = [{"value": named.get(key, key), "label": named.get(key, key),
+                       "count": count} for key, count in counts.items() if count]
+        else:
+            values = [{"value": key, "label": named.get(key, key), "count": count}
+                      for key, count in counts.items() if count]
         body[name] = sorted(values, key=lambda value: (-value["count"], value["label"]))
     return body
 

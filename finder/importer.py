@@ -24,7 +24,6 @@ from .json_input import Unreadable
 from .models import (
     Location,
     Organization,
-    Practitioner,
     Source,
     Status,
     insert_locations,
@@ -422,9 +421,8 @@ def _add_practitioner(session: Session, people: Practitioners, report: ImportRep
         report.rejected.append(Rejected(line, external_id, exc.message))
         return
     seen[external_id] = line
-    created = session.scalar(sa.select(sa.func.count()).select_from(Practitioner).where(
-        Practitioner.external_id == external_id)) == 0
     practitioner = people.upsert(locations[0].organization, given)
+    created = practitioner in session.new  # each external id comes once a file
     changed = created or session.is_modified(practitioner)
     if set(practitioner.locations) != set(locations):
         practitioner.locations = locations

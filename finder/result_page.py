@@ -99,14 +99,12 @@ def refinements(params: SearchParams, facets: Mapping[str, Mapping[str, int]]
                 ) -> list[tuple[str, str, list[Refinement]]]:
     """Return (title, parameter, choices) for each facet that has choices: each value with
     the listings it would find, in the vocabulary's order."""
-    labels = {"technique": {k: t.label for k, t in vocabulary.techniques().items()},
-              "accessibility": {k: t.label for k, t in vocabulary.accessibility().items()},
-              "age_group": vocabulary.AGE_GROUPS}
     found = []
     for name, title in PAGE_FACETS.items():
         counts = facets.get(name, {})
         choices = [Refinement(label, counts[key], key, getattr(params, name) == key)
-                   for key, label in labels[name].items() if counts.get(key)]
+                   for key, label in (vocabulary.labels(name) or {}).items()
+                   if counts.get(key)]
         if choices:
             found.append((title, name, choices))
     return found

@@ -39,3 +39,15 @@ def accessibility() -> dict[str, Term]:
 
 
 AGE_GROUPS = {"children": "Children", "adults": "Adults", "seniors": "Seniors"}
+
+
+def labels(name: str) -> dict[str, str] | None:
+    """Return id -> label of the vocabulary a filter or facet ``name`` takes (None: it takes
+    the directory's own names, as insurance and language do)."""
+    if name == "technique":
+        return {key: term.label for key, term in techniques().items()}
+    if name == "accessibility":
+        return {key: term.label for key, term in accessibility().items()}
+    if name == "age_group":
+        return AGE_GROUPS
+    return None

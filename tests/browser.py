@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,3 +71,12 @@ def assert_accessible(page: Page) -> None:
     """Run axe-core on the page as it stands; fail with its report on any violation."""
     results = _AXE.run(page)
     assert results.violations_count == 0, results.generate_report()
+
+
+SHOTS = Path("/tmp/finder-shots")
+
+
+def shot(page: Page, name: str) -> None:
+    """Save a full-page screenshot to look at (desktop and phone, for every page touched)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -19,11 +19,18 @@ from finder.db import session_scope
 from finder.geocode import get_geocoder
 from finder.importer import import_documents
 from tests import browser as browsing
-from tests.browser import DESKTOP, NARROW, PHONE, PageFactory, assert_accessible, page_factory
+from tests.browser import (
+    DESKTOP,
+    NARROW,
+    PHONE,
+    PageFactory,
+    assert_accessible,
+    page_factory,
+    shot,
+)
 from tests.conftest import AUSTIN, Server, near, serve_directory
 
 browser = browsing.browser
-SHOTS = Path("/tmp/finder-shots")
 NEXT_YEAR = datetime.now(UTC).year + 1
 
 
@@ -77,11 +84,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> I
 @pytest.fixture
 def open_page(browser: Browser, site: Server) -> Iterator[PageFactory]:
     yield from page_factory(browser, site.url)
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _profile(page: Page) -> None:

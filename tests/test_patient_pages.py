@@ -14,17 +14,24 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from finder.db import session_scope
 from finder.hours import DAY_NAMES, DAYS
 from finder.models import Location
 from tests import browser as browsing
-from tests.browser import DESKTOP, NARROW, PHONE, PageFactory, assert_accessible, page_factory
+from tests.browser import (
+    DESKTOP,
+    NARROW,
+    PHONE,
+    PageFactory,
+    assert_accessible,
+    page_factory,
+    shot,
+)
 from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
 
 browser = browsing.browser  # the module's Chromium
-SHOTS = Path("/tmp/finder-shots")
 LONG_WEBSITE = "https://www.a-rather-long-clinic-name-for-physical-therapy-and-rehab.example"
 
 
@@ -60,11 +67,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> I
 @pytest.fixture
 def open_page(browser: Browser, site: Server) -> Iterator[PageFactory]:
     yield from page_factory(browser, site.url)
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_open_now_says_when_they_open_and_drops_the_filter_in_one_click(

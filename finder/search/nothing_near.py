@@ -100,8 +100,12 @@ NARROWINGS = (
               "without the age filter"),
     Narrowing("direct_access", "direct_access", "the referral filter",
               lambda p, within: f"{within} " + ("sees patients without a referral"
-                                                if p.direct_access else "asks for a referral"),
-              lambda p, plural: f"nearby {_verb(plural, 'do', 'does')} not say so",
+                                                if p.direct_access else
+                                                "asks for a referral or does not say"),
+              lambda p, plural: "nearby " + (
+                  _verb(plural, "need a referral or do not say",
+                        "needs a referral or does not say") if p.direct_access
+                  else f"{_verb(plural, 'see', 'sees')} patients without one"),
               "without the referral filter"),
     Narrowing("home_visits", "home_visits", "the home-visits filter",
               lambda p, within: f"{within} " + ("offers home visits" if p.home_visits

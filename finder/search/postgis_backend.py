@@ -65,8 +65,7 @@ COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages"
            "accessibility", "age_groups", "direct_access", "home_visits", "price_min",
            "certified_until")
 WORDS = COLUMNS.index("words")
-FACET_COLUMNS = {"technique": "techniques", "accessibility": "accessibility",
-                 "age_group": "age_groups", "insurance": "insurance", "language": "languages"}
+FACET_COLUMNS = {**ID_FIELDS, "insurance": "insurance", "language": "languages"}
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
 assert len(FIELD_CLASSES) <= len(LABELS), "PostgreSQL has four weight labels"
@@ -297,12 +296,12 @@ class PostgisBackend:
                 if not rows:
                     counts[name] = {}
                     continue
-                distance = geo.geodesic_km_many(
+                inside = geo.within_km(
                     request.lat, request.lon, np.array([row.lat for row in rows]),
-                    np.array([row.lon for row in rows]))
+                    np.array([row.lon for row in rows]), request.radius_km)
                 found: Counter[str] = Counter()
-                for row, away in zip(rows, distance, strict=True):
-                    if away <= request.radius_km:
+                for row, kept in zip(rows, inside, strict=True):
+                    if kept:
                         found.update(getattr(row, column))
                 counts[name] = dict(found)
         return counts
