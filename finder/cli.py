@@ -77,9 +77,10 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
     total = max(text.count("\n") - (file_format == "csv"), 0)
     if file_format == "json":
         total = 0  # records are only counted once the whole file is parsed
-    with session_scope(app) as session, click.progressbar(
-        length=total, label="Importing", show_pos=True, file=sys.stderr
-    ) as bar:
+    # Committed batches are indexed while the next ones are imported.
+    with get_backend().indexing_alongside() as alongside, session_scope(app) as session, \
+            click.progressbar(length=total, label="Importing", show_pos=True,
+                              file=sys.stderr) as bar:
 
         def committed(records: int) -> None:
             session.commit()
@@ -101,7 +102,7 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
                     default_country=app.config["DEFAULT_COUNTRY"], **options)
         except FinderError as exc:
             raise _fail(exc) from exc
-    indexed = get_backend().catch_up()
+    indexed = alongside.count + get_backend().catch_up()
     where = "record" if file_format == "json" else "line"
     click.echo(f"created {report.created}, updated {report.updated}, "
                f"unchanged {report.unchanged}, rejected {len(report.rejected)}")

@@ -29,7 +29,7 @@ from .models import (
     insert_locations,
     practitioner_location,
 )
-from .practitioners import Practitioners, locations_of
+from .practitioners import Practitioners, locations_by_external_id, locations_of
 from .validation import EXTRA_FIELDS, FIELDS
 
 REQUIRED = ("external_id", "name")
@@ -382,9 +382,13 @@ def import_practitioners(
     report = ImportReport()
     seen: dict[str, int] = {}
     for batch in _batches(rows, commit_every):
+        people.prefetch((row.get("external_id") or "").strip() for _, row in batch)
+        stored = locations_by_external_id(session, (
+            key for _, row in batch
+            for key in csv_listing.split(row.get("location_external_ids") or "")))
         with session.no_autoflush:
             for line, row in batch:
-                _add_practitioner(session, people, report, seen, line, row)
+                _add_practitioner(session, people, stored, report, seen, line, row)
         session.flush()
         if on_batch:
             on_batch(len(batch))
@@ -393,7 +397,8 @@ def import_practitioners(
     return report
 
 
-def _add_practitioner(session: Session, people: Practitioners, report: ImportReport,
+def _add_practitioner(session: Session, people: Practitioners,
+                      stored: Mapping[str, Location], report: ImportReport,
                       seen: dict[str, int], line: int, row: Mapping[str, str]) -> None:
     external_id = (row.get("external_id") or "").strip()
     try:
@@ -406,7 +411,7 @@ def _add_practitioner(session: Session, people: Practitioners, report: ImportRep
         try:
             location_ids, data = csv_listing.practitioner(row)
             given = document.Practitioner.model_validate(data)
-            locations = locations_of(session, location_ids)
+            locations = locations_of(stored, location_ids)
         except csv_listing.CellError as exc:
             raise InvalidInput(str(exc)) from None
         except ValidationError as exc:

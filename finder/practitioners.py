@@ -8,6 +8,7 @@ locations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,16 +26,31 @@ class Practitioners:
         # Found or made in this batch, which may not be flushed yet: by external id, or by
         # organisation and name.
         self._known: dict[tuple[Any, ...], Practitioner] = {}
+        self._absent: set[str] = set()  # external ids known not to be stored
 
     def forget(self) -> None:
         self._known.clear()
+        self._absent.clear()
+
+    def prefetch(self, external_ids: Iterable[str]) -> None:
+        """Load the practitioners of a batch by external id in one query, rather than one
+        per record."""
+        wanted = set(external_ids) - {""}
+        for found in self.session.scalars(
+                sa.select(Practitioner).where(Practitioner.external_id.in_(wanted))
+                .options(selectinload(Practitioner.certifications),
+                         selectinload(Practitioner.locations))):
+            self._known[("id", found.external_id)] = found
+        self._absent |= wanted - {key for kind, key, *_ in self._known if kind == "id"}
 
     def upsert(self, organization: Organization, given: document.Practitioner
                ) -> Practitioner:
         """Return the stored practitioner ``given`` describes, updated to match it."""
         key = (("id", given.external_id) if given.external_id
                else ("name", id(organization), given.name.casefold()))
-        found = self._known.get(key) or self._find(organization, given)
+        found = self._known.get(key)
+        if found is None and given.external_id not in self._absent:
+            found = self._find(organization, given)
         if found is None:
             found = Practitioner(organization=organization, external_id=given.external_id,
                                  name=given.name)
@@ -100,12 +116,17 @@ def practitioner_json(practitioner: Practitioner) -> dict[str, Any]:
                                for c in practitioner.certifications]}
 
 
-def locations_of(session: Session, external_ids: list[str]) -> list[Location]:
-    """Return the locations with these external ids, in the same order; raise ValueError
-    naming those that do not exist."""
-    found = {location.external_id: location for location in session.scalars(
-        sa.select(Location).where(Location.external_id.in_(external_ids))
+def locations_by_external_id(session: Session, external_ids: Iterable[str]
+                             ) -> dict[str, Location]:
+    """Return the stored locations with these external ids, with their organisations."""
+    return {location.external_id or "": location for location in session.scalars(
+        sa.select(Location).where(Location.external_id.in_(set(external_ids)))
         .options(selectinload(Location.organization)))}
+
+
+def locations_of(found: Mapping[str, Location], external_ids: list[str]) -> list[Location]:
+    """Return the locations with these external ids, in the same order, from those
+    ``found``; raise ValueError naming those that do not exist."""
     missing = [key for key in external_ids if key not in found]
     if missing:
         raise ValueError(f"no listing has the external_id {', '.join(map(repr, missing))}; "

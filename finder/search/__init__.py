@@ -10,6 +10,7 @@ in the same order for the same data.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -85,6 +86,13 @@ class Matches:
         return found
 
 
+@dataclass
+class Applied:
+    """How many changes a background indexer applied; known once its block has ended."""
+
+    count: int = 0
+
+
 class SearchBackend(Protocol):
     name: str
 
@@ -107,6 +115,11 @@ class SearchBackend(Protocol):
 
     def catch_up(self, limit: int | None = None) -> int:
         """Apply recorded listing changes not yet searchable (at most ``limit``)."""
+        ...
+
+    def indexing_alongside(self) -> AbstractContextManager[Applied]:
+        """Apply changes as they are committed while the block runs (a bulk import), where
+        that overlaps the work; ``catch_up`` afterwards applies the rest."""
         ...
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ from ..errors import ConfigError, SearchUnavailable
 from ..hours import is_open
 from ..listings import public_json
 from ..models import IndexChange, Location, Status
-from . import FACETS, Matches, MatchQuery, spelling
+from . import FACETS, Applied, Matches, MatchQuery, spelling
 from .documents import (
     FORMAT_VERSION,
     ID_FIELDS,
@@ -333,6 +333,9 @@ class PostgisBackend:
             lambda concept: spelling.correct(concept, contains, vocabulary))
 
     # -- writing ---------------------------------------------------------------------------
+
+    def indexing_alongside(self) -> AbstractContextManager[Applied]:
+        return nullcontext(Applied())  # catch_up's set-wise SQL gains nothing from following along
 
     def catch_up(self, limit: int | None = None) -> int:
         """Apply the changes recorded after ``search_state.applied_seq``; return how many.

@@ -10,9 +10,12 @@ commits a new index generation, reusing the arrays of the segments they already 
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 import warnings
@@ -20,6 +23,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from ..db import get_database
 from ..errors import SearchUnavailable
 from ..models import DatabaseIdentity, IndexChange, Location, Status
 from . import (
+    Applied,
     Matches,
     MatchQuery,
     spelling,
@@ -56,12 +62,13 @@ from .documents import (
 )
 from .query import Concept, parse
 from .segments import SegmentData, facet_segment, match_segment
+from .whoosh_writer import GroupedSegmentWriter
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
-INDEX_PROCESSES = 2  # Whoosh's multiprocessing writer, for large backlogs and rebuilds
-PARALLEL_BACKLOG = 5000  # changes above which a catch-up uses INDEX_PROCESSES
+FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
+PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 
 
 @dataclass
@@ -261,9 +268,9 @@ class WhooshBackend:
         """Apply the changes recorded after the index's ``applied_seq``; return how many.
 
         With a ``limit`` (searches pass one, so a backlog never stalls a request) at most that
-        many changes are applied; without one, all of them in one commit, using both cores
-        for a large backlog. An index built from another database, or from a newer state of
-        it, or by another release, is rebuilt instead.
+        many changes are applied; without one, all of them in one commit. An index built from
+        another database, or from a newer state of it, or by another release, is rebuilt
+        instead.
         """
         self._caught_up_at = time.monotonic()
         with self._sessions() as session:
@@ -275,10 +282,8 @@ class WhooshBackend:
                 return self.rebuild(only_if_stale=True)
             if newest <= snapshot.applied_seq:
                 return 0
-            backlog = newest - snapshot.applied_seq
-            parallel = limit is None and backlog > PARALLEL_BACKLOG
             try:
-                writer = self._writer(timeout=0.5, parallel=parallel)
+                writer = self._writer(timeout=0.5)
             except LockError:
                 return 0  # another process is writing and will apply these changes
             try:
@@ -309,14 +314,82 @@ class WhooshBackend:
             self._checked_at = 0.0  # make the next search reopen the new generation
         return len(changes)
 
-    def _writer(self, timeout: float, parallel: bool) -> writing.IndexWriter:
+    @contextmanager
+    def indexing_alongside(self) -> Iterator[Applied]:
+        """Index changes as they are committed, in a second process, while the block runs.
+
+        A bulk import then shares the machine's two cores with its indexing rather than
+        waiting for it. The second process commits once, when the block ends, so searches
+        see the import whole; whatever it has not applied then (or if it fails) is left to
+        ``catch_up``.
+        """
+        context = multiprocessing.get_context("fork")
+        stop, count = context.Event(), context.Value("q", 0)
+        follower = context.Process(target=self._follow, args=(stop, os.getpid(), count),
+                                   name="finder-indexer", daemon=True)
+        follower.start()
+        applied = Applied()
+        try:
+            yield applied
+        finally:
+            stop.set()
+            follower.join()
+            applied.count = count.value
+            with self._lock:
+                self._checked_at = 0.0
+
+    def _follow(self, stop: Event, parent: int, count: Synchronized[int]) -> None:
+        _die_with_parent()
+        with self._sessions() as session:
+            engine = session.get_bind()
+            if isinstance(engine, sa.Engine):
+                engine.dispose(close=False)  # the parent's connections stay the parent's
+            try:
+                writer = self._writer(timeout=0.5)
+            except LockError:
+                return  # another process is writing; catch_up applies the rest
+            try:
+                searcher = writer.searcher()
+                meta = searcher.document(id=META_ID) or {}
+                applied = int(meta.get("applied_seq", 0))
+                database_id = _database_id(session)
+                newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+                if _stale(int(meta.get("format_version", 0)), str(meta.get("database_id", "")),
+                          applied, database_id, newest):
+                    writer.cancel()  # catch_up rebuilds it
+                    return
+                held = searcher.reader()
+                done = 0
+                while True:
+                    stopping = stop.is_set() or os.getppid() != parent
+                    session.rollback()  # a new read transaction sees the latest commits
+                    changes = session.execute(
+                        sa.select(IndexChange.seq, IndexChange.location_id)
+                        .where(IndexChange.seq > applied).order_by(IndexChange.seq)
+                        .limit(BATCH)).all()
+                    ids = list(dict.fromkeys(change.location_id for change in changes))
+                    for location in _locations(session, ids):
+                        _write(writer, location,
+                               replace=held.doc_frequency("id", str(location.id)) > 0)
+                    if changes:
+                        applied, done = changes[-1].seq, done + len(changes)
+                    elif stopping:
+                        break
+                    else:
+                        stop.wait(FOLLOW_INTERVAL)
+                writer.update_document(id=META_ID, applied_seq=applied,
+                                       format_version=FORMAT_VERSION, database_id=database_id)
+                writer.commit()
+                count.value = done
+            except BaseException:
+                writer.cancel()
+                raise
+
+    def _writer(self, timeout: float) -> GroupedSegmentWriter:
         # Separate files rather than one compound file per segment: they are read with plain
         # file reads of what a search needs, whereas a compound file is memory-mapped and
         # every page a search touches counts in the serving process's memory.
-        if parallel:
-            return self._ix.writer(procs=INDEX_PROCESSES, multisegment=True,
-                                   limitmb=writer_memory_mb(), timeout=timeout, compound=False)
-        return self._ix.writer(limitmb=writer_memory_mb(), timeout=timeout, compound=False)
+        return GroupedSegmentWriter(self._ix, timeout=timeout, compound=False)
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 only_if_stale: bool = False) -> int:
@@ -324,11 +397,9 @@ class WhooshBackend:
         with self._sessions() as session:
             database_id = _database_id(session)
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-            # An index of the current format has the current schema: both cores can write it.
-            # Another format needs its schema replaced, which one writer does.
             same_format = self._current().format_version == FORMAT_VERSION
             try:
-                writer = self._writer(timeout=60.0, parallel=same_format)
+                writer = self._writer(timeout=60.0)
             except LockError as exc:
                 raise SearchUnavailable("The search index is locked by another process.") from exc
             count = 0
@@ -374,17 +445,6 @@ def _open_existing(path: Path) -> index.Index | None:
             return None
 
 
-def writer_memory_mb() -> int:
-    """Return the posting memory of each writer process, as Whoosh counts it.
-
-    Postings beyond it spill to disk, which doubles the time of a large build. 1.5 GB holds
-    a 100k-listing build, but a process really uses about 1.5 times what Whoosh counts, so
-    on a small machine the budget is an eighth of its memory.
-    """
-    machine_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
-    return max(64, min(1536, machine_mb // 8))
-
-
 def _conform(writer: writing.IndexWriter, target: Schema) -> None:
     """Give the index the target schema; the CLEAR commit that follows makes it atomic."""
     for name in list(writer.schema.names()):
@@ -409,11 +469,21 @@ def _applied_seq(searcher: Searcher) -> int:
     return int(fields["applied_seq"]) if fields else 0
 
 
+def _die_with_parent() -> None:
+    """Have Linux kill this process when its parent dies: an import killed outright takes
+    its indexer with it, so the index stays at its last commit and its lock is free at once
+    (elsewhere the indexer notices within a batch and commits what is committed)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def _write(writer: writing.IndexWriter, location: Indexed, replace: bool) -> None:
     """Index a location; ``replace`` when the index may already hold it."""
     if location.status != Status.PUBLISHED:
-        if replace:
-            writer.delete_by_term("id", str(location.id))
+        writer.delete_by_term("id", str(location.id))  # wherever it is, this writer's too
     elif replace:
         writer.update_document(**document(location))
     else:

@@ -1,0 +1,97 @@
+"""Writing the index: the grouped segment writer, and indexing alongside a bulk import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from whoosh import index
+from whoosh.writing import SegmentWriter
+
+from finder.db import session_scope
+from finder.generate import write_csv, write_practitioners_csv
+from finder.models import Location
+from finder.search import MatchQuery, get_backend
+from finder.search.documents import document, indexed, schema
+from finder.search.whoosh_writer import GroupedSegmentWriter
+from tests.conftest import AUSTIN, Runner, load, row
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    """The segment files of an index, by kind (segment names are random)."""
+    return {path.name.split(".", 1)[1]: path.read_bytes()
+            for path in directory.iterdir() if path.suffix in (".pst", ".trm", ".col")}
+
+
+def test_grouped_writer_writes_the_files_whoosh_writes(app: Flask, tmp_path: Path) -> None:
+    load(app, [row(f"r{n}", f"Clinic {n}", AUSTIN, services="Dry needling; Cupping",
+                   conditions="Back pain; Neck pain", insurance="Aetna; Cigna",
+                   languages="English; Spanish", techniques="trigger_point",
+                   description=f"Patient number {n} treated for low back pain.")
+               for n in range(300)])
+    with session_scope(app) as session:
+        documents = [document(location) for location in indexed(session, list(range(1, 301)))]
+    written = {}
+    for name, writer_class in (("whoosh", SegmentWriter), ("grouped", GroupedSegmentWriter)):
+        folder = tmp_path / name
+        folder.mkdir()
+        writer = writer_class(index.create_in(str(folder), schema()), compound=False)
+        for fields in documents:
+            writer.add_document(**fields)
+        writer.commit()
+        written[name] = _files(folder)
+    assert len(written["whoosh"]) > 5
+    assert written["grouped"] == written["whoosh"]
+
+
+def test_a_document_added_twice_by_one_writer_is_held_once(tmp_path: Path) -> None:
+    ix = index.create_in(str(tmp_path), schema())
+    writer = GroupedSegmentWriter(ix, compound=False)
+    writer.add_document(id="1", name="Alpha PT", listing=1)
+    writer.add_document(id="2", name="Beta PT", listing=2)
+    writer.add_document(id="1", name="Alpha Physio", listing=1)
+    writer.add_document(id="3", name="Gamma PT", listing=3)
+    writer.delete_by_term("id", "3")
+    writer.commit()
+    with ix.searcher() as searcher:
+        assert [searcher.stored_fields(n)["id"] for n in searcher.document_numbers()] == [
+            "2", "1"]
+        assert searcher.doc_count() == 2
+        assert list(searcher.document_numbers(name=b"physio")) == list(
+            searcher.document_numbers(id="1"))
+    ix.close()
+
+
+@pytest.fixture
+def directory_files(tmp_path: Path) -> tuple[Path, Path]:
+    locations, people = tmp_path / "listings.csv", tmp_path / "practitioners.csv"
+    with open(locations, "w", newline="") as handle:
+        write_csv(handle, 120, seed=5)
+    with open(people, "w", newline="") as handle:
+        write_practitioners_csv(handle, 120, seed=5)
+    return locations, people
+
+
+def test_import_is_indexed_alongside_and_each_listing_once(
+        runner: Runner, app: Flask, directory_files: tuple[Path, Path]) -> None:
+    locations, people = directory_files
+    first = runner.invoke("import", str(locations), "--commit-every", "7")
+    assert "created 120" in first.output and "indexed 120 change(s)" in first.output
+    # One row per transaction: a listing's practitioners come in several, so the indexer
+    # meets listings it has already added before its single commit.
+    second = runner.invoke("import", str(people), "--kind", "practitioners",
+                           "--commit-every", "1")
+    assert "rejected 0" in second.output
+    backend = get_backend(app)
+    backend.catch_up()
+    matches = backend.match(MatchQuery(AUSTIN[0], AUSTIN[1], None))
+    assert len(matches.ids) == len(set(matches.ids)) == 120
+    listed = backend.listings([int(listing_id) for listing_id in matches.ids])
+    with session_scope(app) as session:
+        stored = {location.id: sorted(p.name for p in location.practitioners)
+                  for location in session.scalars(sa.select(Location))}
+    assert {listing_id: sorted(p["name"] for p in body["practitioners"])
+            for listing_id, body in listed.items()} == stored
+    assert sum(map(len, stored.values())) > 120
