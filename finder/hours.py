@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +50,13 @@ def _time(hour: str, minute: str | None) -> str:
 
 def parse(text: str) -> Hours:
     """Parse weekly hours; raise ValueError with a readable message on bad input."""
+    return {day: [list(span) for span in spans] for day, spans in _parse(text)}
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
+    # A directory's listings share a few opening hours: each distinct text is parsed once
+    # (into tuples, so no caller can change the cached value).
     hours: Hours = {}
     for clause in filter(None, (c.strip() for c in text.split(";"))):
         # Split at the first digit or "closed" (no backtracking regex: cells can be long).
@@ -74,7 +82,7 @@ def parse(text: str) -> Hours:
             spans.append([opens, closes])
         for day in days:
             hours.setdefault(day, []).extend(spans)
-    return {day: sorted(hours[day]) for day in DAYS if day in hours}
+    return tuple((day, tuple(map(tuple, sorted(hours[day])))) for day in DAYS if day in hours)
 
 
 def _runs(hours: dict[str, Any], every_day: bool, dash: str
@@ -103,7 +111,13 @@ def format_hours(hours: dict[str, Any]) -> list[tuple[str, str]]:
 
 def to_text(hours: dict[str, Any]) -> str:
     """Return hours in the import format."""
-    return "; ".join(f"{days} {times}" for days, times in format_hours(hours))
+    return _text(tuple((day, tuple(map(tuple, spans))) for day, spans in hours.items()))
+
+
+@lru_cache(maxsize=4096)
+def _text(hours: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]) -> str:
+    # Formatted once per distinct week: a directory's listings share a few.
+    return "; ".join(f"{days} {times}" for days, times in format_hours(dict(hours)))
 
 
 # A location's dates with other hours: [{"date": "2026-12-25", "closed": true, "hours": [],

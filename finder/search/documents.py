@@ -76,7 +76,8 @@ _SPELL_WORD = re.compile(r"[\w*]+(?:\.?[\w*]+)*")
 def spell_keys(value: str) -> set[bytes]:
     """Return the distinct unstemmed words, accents folded, UTF-8 encoded: the vocabulary
     of corrections."""
-    return {word.translate(accent_map).encode("utf-8") for word in _SPELL_WORD.findall(value)}
+    return {word.translate(accent_map).encode("utf-8")
+            for word in set(_SPELL_WORD.findall(value))}
 
 
 def comma_keys(value: str) -> set[bytes]:
@@ -238,6 +239,7 @@ def field_tokens(location: Indexable) -> dict[str, tuple[str, ...]]:
     return tokens
 
 
+@lru_cache(maxsize=4096)  # insurers and languages repeat across a directory
 def normalize_keyword(value: str) -> str:
     """Fold case, accents and punctuation of an insurance or language name."""
     decomposed = unicodedata.normalize("NFKD", value.casefold())
