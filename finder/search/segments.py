@@ -276,20 +276,34 @@ class Candidates:
                    np.zeros((concepts, 0), dtype=np.int16), 0.0)
 
 
+# A segment's live rows within a spherical superset of a radius that match every keyword,
+# with their text relevance and best alternatives (see ``_match_text``).
+TextMatch = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def match_text(data: SegmentData, reader: IndexReader, alive: np.ndarray, lat: float,
+               lon: float, radius_km: float | None, concepts: Sequence[Concept]) -> TextMatch:
+    """Return the live rows around a point (anywhere: no radius) matching the keywords."""
+    if radius_km is not None:
+        rows = data.within(lat, lon, radius_km)
+        rows = rows[alive[rows]]
+    else:
+        rows = np.flatnonzero(alive)
+    return _match_text(data, reader, rows, concepts)
+
+
 def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
-                  request: MatchQuery, concepts: Sequence[Concept]) -> Candidates:
-    """Match a query against one segment, within a spherical superset of the radius."""
+                  request: MatchQuery, concepts: Sequence[Concept],
+                  matched: TextMatch | None = None) -> Candidates:
+    """Match a query against one segment, within a spherical superset of the radius;
+    ``matched`` is its ``match_text``, when already known."""
     radius_km = request.radius_km
     if request.nearest is not None and data.tree is not None:
         radius_km = _nearest_radius(data, reader, alive, request, concepts)
         if radius_km is None:
             return Candidates.none(len(concepts))
-    if radius_km is not None:
-        rows = data.within(request.lat, request.lon, radius_km)
-        rows = rows[alive[rows]]
-    else:
-        rows = np.flatnonzero(alive)
-    rows, text, best = _match_text(data, reader, rows, concepts)
+    rows, text, best = matched or match_text(data, reader, alive, request.lat, request.lon,
+                                             radius_km, concepts)
     keep = _filter(data, reader, rows, request.filters)
     rows, text, best = rows[keep], text[keep], best[:, keep]
     return Candidates(data.ids[rows], data.lats[rows], data.lons[rows], text, best,
@@ -297,12 +311,13 @@ def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
 
 
 def facet_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
-                  request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Count one segment's matches per value of each facet, each without its own filter."""
+                  request: MatchQuery, names: Sequence[str],
+                  matched: TextMatch | None = None) -> dict[str, dict[str, int]]:
+    """Count one segment's matches per value of each facet, each without its own filter;
+    ``matched`` is its ``match_text``, when already known."""
     assert request.radius_km is not None
-    rows = data.within(request.lat, request.lon, request.radius_km)
-    rows = rows[alive[rows]]
-    rows, _text, _best = _match_text(data, reader, rows, request.concepts)
+    rows, _text, _best = matched or match_text(data, reader, alive, request.lat, request.lon,
+                                               request.radius_km, request.concepts)
     rows = rows[geo.within_km(request.lat, request.lon, data.lats[rows], data.lons[rows],
                               request.radius_km)]
     masks = filter_masks(data, reader, rows, request.filters)

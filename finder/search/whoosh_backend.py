@@ -61,7 +61,14 @@ from .documents import (
     schema,
 )
 from .query import Concept, parse
-from .segments import SegmentData, facet_segment, match_segment
+from .segments import (
+    SegmentData,
+    TextMatch,
+    concept_key,
+    facet_segment,
+    match_segment,
+    match_text,
+)
 from .whoosh_writer import GroupedSegmentWriter
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
@@ -133,6 +140,7 @@ class WhooshBackend:
         self._segments: dict[str, SegmentData] = {}
         self._checked_at = 0.0
         self._caught_up_at = 0.0
+        self._recent = threading.local()  # the last search's text matches, for its facets
         self._ix = self._open_or_create()
 
     @classmethod
@@ -214,8 +222,15 @@ class WhooshBackend:
         snapshot = self._current()
         concepts, corrections = (self._correct(snapshot, request.concepts) if request.correct
                                 else (request.concepts, {}))
-        parts = [match_segment(data, reader, alive, request, concepts)
-                 for data, reader, alive in snapshot.segments]
+        matched: list[TextMatch | None] = [None] * len(snapshot.segments)
+        if request.nearest is None and request.radius_km is not None:
+            matched = [match_text(data, reader, alive, request.lat, request.lon,
+                                  request.radius_km, concepts)
+                       for data, reader, alive in snapshot.segments]
+            self._recent.match = (snapshot, _area(request, concepts), matched)
+        parts = [match_segment(data, reader, alive, request, concepts, found)
+                 for (data, reader, alive), found in zip(snapshot.segments, matched,
+                                                         strict=True)]
         if not parts:
             return Matches.empty(concepts)
         lats = np.concatenate([p.lats for p in parts])
@@ -233,9 +248,17 @@ class WhooshBackend:
 
     def facets(self, request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
         counts: dict[str, Counter[str]] = {name: Counter() for name in names}
-        for data, reader, alive in self._current().segments:
-            for name, found in facet_segment(data, reader, alive, request, names).items():
-                counts[name].update(found)
+        snapshot = self._current()
+        # The search just made in this thread matched the same keywords in the same area:
+        # its rows are counted rather than found again.
+        matched: list[TextMatch | None] = [None] * len(snapshot.segments)
+        recent = getattr(self._recent, "match", None)
+        if recent and recent[0] is snapshot and recent[1] == _area(request, request.concepts):
+            matched = recent[2]
+        for (data, reader, alive), found in zip(snapshot.segments, matched, strict=True):
+            for name, values in facet_segment(data, reader, alive, request, names,
+                                              found).items():
+                counts[name].update(values)
         return {name: dict(found) for name, found in counts.items()}
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -467,6 +490,12 @@ def _stale(format_version: int, database_id: str, applied_seq: int,
 def _applied_seq(searcher: Searcher) -> int:
     fields = searcher.document(id=META_ID)
     return int(fields["applied_seq"]) if fields else 0
+
+
+def _area(request: MatchQuery, concepts: Sequence[Concept]) -> tuple[Any, ...]:
+    """What the rows of ``match_text`` depend on."""
+    return (request.lat, request.lon, request.radius_km,
+            tuple(concept_key(concept) for concept in concepts))
 
 
 def _die_with_parent() -> None:
