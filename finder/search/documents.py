@@ -75,9 +75,17 @@ _SPELL_WORD = re.compile(r"[\w*]+(?:\.?[\w*]+)*")
 
 def spell_keys(value: str) -> set[bytes]:
     """Return the distinct unstemmed words, accents folded, UTF-8 encoded: the vocabulary
-    of corrections."""
-    return {word.translate(accent_map).encode("utf-8")
-            for word in set(_SPELL_WORD.findall(value))}
+    of corrections (items separated by ITEM_SEPARATOR, as ``text_keys`` reads them)."""
+    keys: set[bytes] = set()
+    for item in value.split(ITEM_SEPARATOR):
+        keys |= _item_spell_keys(item)
+    return keys
+
+
+@lru_cache(maxsize=20_000)
+def _item_spell_keys(item: str) -> frozenset[bytes]:
+    return frozenset(word.translate(accent_map).encode("utf-8")
+                     for word in set(_SPELL_WORD.findall(item)))
 
 
 def comma_keys(value: str) -> set[bytes]:
@@ -239,6 +247,11 @@ def field_tokens(location: Indexable) -> dict[str, tuple[str, ...]]:
     return tokens
 
 
+def spell_text(texts: dict[str, str]) -> str:
+    """The text whose words are the spelling vocabulary: every text field, lower-cased."""
+    return ITEM_SEPARATOR.join(texts.values()).lower()
+
+
 @lru_cache(maxsize=4096)  # insurers and languages repeat across a directory
 def normalize_keyword(value: str) -> str:
     """Fold case, accents and punctuation of an insurance or language name."""
@@ -272,7 +285,7 @@ def document(location: Indexed) -> dict[str, Any]:
     return {
         "id": str(location.id),
         **texts,
-        "spell": " ".join(texts.values()).lower(),
+        "spell": spell_text(texts),
         "insurance": ",".join(normalize_keyword(i) for i in location.insurance),
         "language": ",".join(normalize_keyword(lang) for lang in location.languages),
         **{name: ",".join(getattr(location, column)) for name, column in ID_FIELDS.items()},

@@ -44,6 +44,7 @@ from .documents import (
     indexed,
     normalize_keyword,
     spell_keys,
+    spell_text,
     text_fields,
     text_words,
 )
@@ -92,7 +93,7 @@ def document_row(location: Indexed) -> tuple[Any, ...]:
     # Weights are kept per position, so each label gets one (A at 1, B at 2, ...).
     keys = " ".join(f"{lexeme(key)}:{','.join(found)}" for key, found in labels.items())
     words = sorted(word.decode("utf-8")
-                   for word in spell_keys(" ".join(texts.values()).lower()))
+                   for word in spell_keys(spell_text(texts)))
     return (
         location.id,
         f"SRID=4326;POINT({location.longitude!r} {location.latitude!r})",

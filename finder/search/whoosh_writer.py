@@ -42,68 +42,34 @@ class KeysField(FieldType):  # type: ignore[misc]
             yield key, 1, 1.0, b""
 
 
-class _Term:
-    __slots__ = ("docnums", "weights", "values", "ordered")
-
-    def __init__(self) -> None:
-        self.docnums = array("I")
-        self.weights: array[float] | None = None  # None: every weight is 1
-        self.values: list[bytes] = []  # only the non-empty ones, as Whoosh's blocks keep them
-        self.ordered = True
-
-    def weight_list(self) -> array[float]:
-        return self.weights if self.weights is not None else array("f", [1.0]) * len(
-            self.docnums)
-
-
 class GroupedPostings:
-    """Postings by field and term; the ``PostingPool`` interface Whoosh's writer uses."""
+    """Document numbers by field and term: what Whoosh's writer keeps in its posting pool.
+
+    Every posting of finder's index has weight 1 and no value (Whoosh's Existence format),
+    so a term needs only its document numbers.
+    """
 
     def __init__(self) -> None:
-        self.fields: dict[str, dict[bytes, _Term]] = {}
+        self.fields: dict[str, dict[bytes, array[int]]] = {}
+        self.unordered: set[tuple[str, bytes]] = set()  # terms to sort before writing
 
     def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
+        """Add a posting the way Whoosh's writer does (unique ids, and merged segments)."""
         fieldname, text, docnum, weight, value = item
-        terms = self.fields.get(fieldname)
-        if terms is None:
-            terms = self.fields[fieldname] = {}
-        term = terms.get(text)
-        if term is None:
-            term = terms[text] = _Term()
-        elif docnum < term.docnums[-1]:
-            term.ordered = False  # only from merging old segments out of order; sorted later
-        if weight != 1 and term.weights is None:
-            term.weights = term.weight_list()
-        term.docnums.append(docnum)
-        if term.weights is not None:
-            term.weights.append(weight)
-        if value:
-            term.values.append(value)
-
-    def iter_postings(self) -> Any:
-        for fieldname in sorted(self.fields):
-            terms = self.fields[fieldname]
-            for text in sorted(terms):
-                term = _sorted(terms[text])
-                values = term.values or [b""] * len(term.docnums)
-                for docnum, weight, value in zip(term.docnums, term.weight_list(), values,
-                                                 strict=True):
-                    yield fieldname, text, docnum, weight, value
+        if weight != 1 or value:
+            raise ValueError(f"field {fieldname!r} has weighted postings or values, which "
+                             "this writer does not keep")
+        terms = self.fields.setdefault(fieldname, {})
+        docnums = terms.get(text)
+        if docnums is None:
+            terms[text] = array("I", (docnum,))
+        else:
+            if docnum < docnums[-1]:
+                self.unordered.add((fieldname, text))
+            docnums.append(docnum)
 
     def cleanup(self) -> None:
         self.fields.clear()
-
-
-def _sorted(term: _Term) -> _Term:
-    if term.ordered:
-        return term
-    order = sorted(range(len(term.docnums)), key=term.docnums.__getitem__)
-    result = _Term()
-    result.docnums = array("I", (term.docnums[i] for i in order))
-    weights = term.weight_list()
-    result.weights = array("f", (weights[i] for i in order))
-    result.values = [term.values[i] for i in order] if term.values else []
-    return result
 
 
 class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
@@ -156,39 +122,39 @@ class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
             if terms is None:
                 terms = postings[name] = {}
             for key in self._keyed[name].keys(value):
-                term = terms.get(key)
-                if term is None:
-                    term = terms[key] = _Term()
-                term.docnums.append(docnum)
-                if term.weights is not None:  # weighed when merged from an old segment
-                    term.weights.append(1.0)
+                docnums = terms.get(key)
+                if docnums is None:
+                    terms[key] = array("I", (docnum,))
+                else:
+                    docnums.append(docnum)
         super().add_document(**fields)
         self._own.update(dict.fromkeys(unique, docnum))
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
+        for fieldname, text in self.pool.unordered:
+            terms = self.pool.fields[fieldname]
+            terms[text] = array("I", sorted(terms[text]))
         write_postings(self.fieldwriter, self.schema, self.pool.fields)
         self.fieldwriter.close()
 
 
-def write_postings(fieldwriter: Any, schema: Any, fields: dict[str, dict[bytes, _Term]]
+def write_postings(fieldwriter: Any, schema: Any, fields: dict[str, dict[bytes, array[int]]]
                    ) -> None:
     """Write every term's postings through the codec's field writer, a block at a time."""
     for fieldname in sorted(name for name, terms in fields.items() if terms):
         terms = fields[fieldname]
         fieldwriter.start_field(fieldname, schema[fieldname])
         for text in sorted(terms):
-            term = _sorted(terms[text])
+            docnums = terms[text]
             fieldwriter.start_term(text)
             block = fieldwriter._postwriter
             limit = block._blocklimit
-            weights = term.weight_list()
-            for start in range(0, len(term.docnums), limit):
+            for start in range(0, len(docnums), limit):
                 if start:
                     block._write_block()
-                block._ids = term.docnums[start:start + limit]
-                block._weights = weights[start:start + limit]
-                block._values = term.values[start:start + limit]
-                block._maxweight = max(block._weights)
+                block._ids = docnums[start:start + limit]
+                block._weights = array("f", [1.0]) * len(block._ids)
+                block._maxweight = 1.0
             fieldwriter.finish_term()
         fieldwriter.finish_field()
