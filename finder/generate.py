@@ -68,7 +68,7 @@ HOURS = ["Mon-Fri 08:00-18:00", "Mon-Fri 07:00-19:00; Sat 08:00-12:00",
 DESCRIPTIONS = [
     "Our licensed physical therapists use {dn} alongside exercise and manual therapy to "
     "relieve {c1} and {c2}.",
-    "A {kind} practice helping patients recover from {c1}. {dn} is offered by certified "
+    "A {kind} practice helping patients recover from {c1}. {Dn} is offered by certified "
     "clinicians after a full assessment.",
     "We treat {c1}, {c2} and more with a hands-on approach that includes {dn}.",
 ]
@@ -247,7 +247,8 @@ def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
             "accepting_new_patients": "true" if rng.random() < 0.85 else "false",
             "npi": _npi(rng) if country == "US" else "",
             "description": rng.choice(DESCRIPTIONS).format(
-                dn=dry_needling.lower(), c1=conditions[0].lower(), c2=conditions[-1].lower(),
+                dn=dry_needling.lower(), Dn=dry_needling.capitalize(),
+                c1=conditions[0].lower(), c2=conditions[-1].lower(),
                 kind=rng.choice(["sports", "family", "orthopedic", "community"])),
             "last_verified": (REFERENCE_DATE - timedelta(days=rng.randint(0, 400))).isoformat(),
         }
