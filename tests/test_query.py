@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from finder.generate import listings
 from finder.search.query import (
     EXACT,
     FUZZY,
@@ -15,6 +16,7 @@ from finder.search.query import (
     Concept,
     Synonyms,
     analyze,
+    analyzer,
     parse,
     with_corrections,
 )
@@ -52,6 +54,15 @@ def test_analysis_folds_case_accents_stop_words_and_stems(
     text: str, tokens: tuple[str, ...]
 ) -> None:
     assert analyze(text) == tokens
+
+
+def test_analyze_finds_what_the_whoosh_analyser_finds() -> None:
+    """``analyze`` is the analyser's steps without its token objects: they must agree."""
+    texts = [" ".join(row.values()) for row in listings(300, seed=9)] + [
+        "e-stim 3.5mg U.S.A. naïve Zoë ß İstanbul ÆSIR a I x.y.z _under_ 42 Ø",
+        "MÜNCHEN straße œuvre ﬁne Ĳssel ǅemal x² ½ ⅔ ２０２６ ΣΊΣΥΦΟΣ", "", "   ", "..."]
+    for text in texts:
+        assert analyze(text) == tuple(token.text for token in analyzer()(text)), text
 
 
 @pytest.mark.parametrize(
