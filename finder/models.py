@@ -276,13 +276,13 @@ def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[i
     if not rows:
         return []
     _lock_change_order(session)
-    # The rows go out in a few multi-row statements, not one each: every row has the same
-    # columns (render_nulls writes a None as NULL rather than leaving its column out), and the
-    # ids are matched back by external id rather than by asking for them in order (which
-    # SQLite can only do a row at a time).
+    # One executemany of one statement (every row has the same columns), then the new ids
+    # in one query by their external ids: asking for them with RETURNING makes SQLAlchemy
+    # render a statement per batch, which costs more than the inserts.
+    session.connection().execute(sa.insert(Location.__table__), rows)
     inserted = {external_id: location_id for external_id, location_id in session.execute(
-        sa.insert(Location).returning(Location.external_id, Location.id)
-        .execution_options(render_nulls=True), rows)}
+        sa.select(Location.external_id, Location.id)
+        .where(Location.external_id.in_([row["external_id"] for row in rows])))}
     ids = [inserted[row["external_id"]] for row in rows]
     session.execute(sa.insert(IndexChange), [{"location_id": i} for i in ids])
     return ids
