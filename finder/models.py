@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -279,7 +279,7 @@ def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[i
     # One executemany of one statement (every row has the same columns), then the new ids
     # in one query by their external ids: asking for them with RETURNING makes SQLAlchemy
     # render a statement per batch, which costs more than the inserts.
-    session.connection().execute(sa.insert(Location.__table__), rows)
+    session.connection().execute(sa.insert(cast(sa.Table, Location.__table__)), rows)
     inserted = {external_id: location_id for external_id, location_id in session.execute(
         sa.select(Location.external_id, Location.id)
         .where(Location.external_id.in_([row["external_id"] for row in rows])))}
