@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -37,24 +37,27 @@ TELEHEALTH, ACCEPTING, DIRECT_ACCESS, HOME_VISITS = 1, 2, 4, 8
 ID_FIELDS = {"technique": "techniques", "accessibility": "accessibility",
              "age_group": "age_groups"}
 NO_CERTIFICATION = 0  # ``certified_until`` of a listing without a current certification
+T = TypeVar("T")
 
 
 def text_keys(value: str) -> set[bytes]:
     """Return every analysed word of a field and its runs of 2..SHINGLE words (so phrases
     need no positions), UTF-8 encoded; items are separated by ITEM_SEPARATOR, and no run
     spans two."""
-    keys: set[bytes] = set()
-    for item in value.split(ITEM_SEPARATOR):
-        keys |= _item_keys(item)
-    return keys
+    return _of_items(value, _item_keys)
 
 
 def text_words(value: str) -> set[str]:
     """Return ``text_keys`` as text."""
-    words: set[str] = set()
+    return _of_items(value, _item_words)
+
+
+def _of_items(value: str, of_item: Callable[[str], frozenset[T]]) -> set[T]:
+    """Return the union of ``of_item`` over a field's items."""
+    found: set[T] = set()
     for item in value.split(ITEM_SEPARATOR):
-        words |= _item_words(item)
-    return words
+        found |= of_item(item)
+    return found
 
 
 # Services and conditions repeat across thousands of listings: analyse each once, and share
@@ -76,10 +79,7 @@ _SPELL_WORD = re.compile(r"[\w*]+(?:\.?[\w*]+)*")
 def spell_keys(value: str) -> set[bytes]:
     """Return the distinct unstemmed words, accents folded, UTF-8 encoded: the vocabulary
     of corrections (items separated by ITEM_SEPARATOR, as ``text_keys`` reads them)."""
-    keys: set[bytes] = set()
-    for item in value.split(ITEM_SEPARATOR):
-        keys |= _item_spell_keys(item)
-    return keys
+    return _of_items(value, _item_spell_keys)
 
 
 @lru_cache(maxsize=20_000)
