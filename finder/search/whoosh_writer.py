@@ -83,23 +83,21 @@ class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
     def __init__(self, ix: Any, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
         self.pool = GroupedPostings()
-        self._keyed = self._keyed_fields()
-        self._unique = [name for name, field in self.schema.items() if field.unique]
         self._own: dict[tuple[str, Any], int] = {}  # unique value -> its docnum here
+        self._read_schema()
 
-    def _keyed_fields(self) -> dict[str, KeysField]:
-        return {name: field for name, field in self.schema.items()
-                if isinstance(field, KeysField)}
+    def _read_schema(self) -> None:
+        self._keyed = {name: field for name, field in self.schema.items()
+                       if isinstance(field, KeysField)}
+        self._unique = [name for name, field in self.schema.items() if field.unique]
 
     def add_field(self, *args: Any, **kwargs: Any) -> None:
         super().add_field(*args, **kwargs)
-        self._keyed = self._keyed_fields()
-        self._unique = [name for name, field in self.schema.items() if field.unique]
+        self._read_schema()
 
     def remove_field(self, *args: Any, **kwargs: Any) -> None:
         super().remove_field(*args, **kwargs)
-        self._keyed = self._keyed_fields()
-        self._unique = [name for name, field in self.schema.items() if field.unique]
+        self._read_schema()
 
     def delete_by_term(self, fieldname: str, text: Any, searcher: Any = None) -> int:
         deleted: int = super().delete_by_term(fieldname, text, searcher=searcher)
