@@ -21,7 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
 
-    from . import api, demo, http_errors, places, security, transfer, views
+    from . import api, demo, http_errors, partners, places, security, transfer, views
     from .search import filter_values
 
     db.init_app(app)
@@ -32,6 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     http_errors.init_app(app)
     transfer.init_app(app)
     demo.init_app(app)
+    partners.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(places.bp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,8 +12,11 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from . import document, geo, vocabulary
 from .db import get_session
 from .geocode import get_geocoder
+from .hours import status
 from .listings import get_document
 from .openapi import openapi_document
+from .partners import counts as partner_counts
+from .partners.access import current_partner
 from .result_page import without
 from .search import get_backend
 from .search.filter_values import directory_values
@@ -60,6 +64,18 @@ def hit_json(hit: Hit, unit: str, url_prefix: str) -> dict[str, Any]:
         "matched": [{"term": term, "as": found, "kind": kind}
                     for term, found, kind in ranked.matched],
     }
+
+
+def for_partner(body: dict[str, Any], partner_id: int, hits: list[Hit]) -> None:
+    """Add what the partner widget shows (each result's opening status) and mark profile
+    links as followed from the partner, so its profile views can be counted."""
+    now = datetime.now(UTC)
+    for result, hit in zip(body["results"], hits, strict=True):
+        listing = hit.listing
+        result["url"] = f"{result['url']}?partner={partner_id}"
+        result["hours_status"] = status(listing["hours"], listing["timezone"],
+                                        listing["address"]["country"], now,
+                                        listing["holiday_hours"])
 
 
 def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
@@ -131,6 +147,12 @@ def search_listings() -> Response:
     """Search providers near a postcode, city or point."""
     outcome = run_search(request.args)
     body = outcome_json(outcome)
+    caller = current_partner()
+    if caller is not None:
+        for_partner(body, caller.id, outcome.hits)
+        session = get_session()
+        partner_counts.record_search(session, caller.id, outcome.params, outcome.total)
+        session.commit()
     response = jsonify(body)
     # Ohana-style pagination headers beside the body's links.
     response.headers["X-Total-Count"] = str(outcome.total)

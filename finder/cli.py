@@ -22,6 +22,7 @@ from .geocode import get_geocoder
 from .importer import import_csv, import_documents, import_practitioners, read_rows
 from .json_input import read_documents
 from .models import Location, Source
+from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
 
 MAX_REPORTED = 50
@@ -278,5 +279,5 @@ def main(ctx: click.Context) -> None:
 
 
 for _command in (init_command, import_command, reindex_command, generate_command,
-                 serve_command, demo_command):
+                 serve_command, demo_command, partners_group):
     main.add_command(_command)

@@ -32,6 +32,13 @@ class InvalidInput(FinderError):
     status = 400
 
 
+class AccessDenied(FinderError):
+    """A partner key that is unknown, disabled or used from an origin it is not bound to."""
+
+    code = "invalid_key"
+    status = 403
+
+
 class GeocodingError(FinderError):
     """A place that cannot be located."""
 

@@ -77,6 +77,13 @@ def _rate_limit(value: str) -> str:
     return value.strip()
 
 
+def _base_url(value: str) -> str:
+    clean = value.strip().rstrip("/")
+    if clean and not clean.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL like https://finder.example")
+    return clean
+
+
 def _rate_limit_storage(value: str) -> str:
     scheme = value.strip().split("://", 1)[0]
     if "://" not in value or scheme not in getattr(limits.storage, "SCHEMES", {}):
@@ -165,6 +172,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Where rate-limit counters live: `memory://` (per process) or "
             "`redis://host:6379/0` (shared by every process and server; needs the `redis` "
             "extra).", _rate_limit_storage),
+    Setting("PARTNER_RATE_LIMIT", "600/minute",
+            "Requests allowed per period through one partner's key, over all its visitors, "
+            "unless the partner has its own (`finder partners update KEY --rate-limit`).",
+            _rate_limit),
+    Setting("BASE_URL", "",
+            "The directory's public URL (e.g. `https://finder.example`), used in the snippets "
+            "`finder partners` prints; empty: `http://127.0.0.1:5000`.", _base_url),
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),

@@ -26,6 +26,8 @@ from .errors import FinderError
 from .geocode.gazetteer import SUGGESTED_COUNTRIES, country_names
 from .hours import status, week
 from .listings import address_lines, get_document, get_published
+from .partners import counts
+from .partners.models import Partner
 from .result_page import (
     PAGE_FACETS,
     filter_chips,
@@ -173,6 +175,17 @@ def _page_facets(outcome: SearchOutcome) -> dict[str, dict[str, int]]:
     return get_backend().facets(outcome.query, list(PAGE_FACETS))
 
 
+def _count_partner_view(partner: str) -> None:
+    """Count a profile opened from a partner's widget (its links carry ``partner=ID``)."""
+    if not partner.isdigit() or len(partner) > 9:
+        return
+    session = get_session()
+    found = session.get(Partner, int(partner))
+    if found is not None and found.enabled:
+        counts.record_profile_view(session, found.id)
+        session.commit()
+
+
 @bp.get("/providers/<int:location_id>")
 def provider(location_id: int) -> str:
     """Show one provider's profile."""
@@ -190,6 +203,7 @@ def provider(location_id: int) -> str:
     verified_days = (date.today() - location.last_verified).days if location.last_verified \
         else None
     listing = get_document(get_session(), location_id)
+    _count_partner_view(request.args.get("partner", ""))
     return render_template("provider.html", location=location, listing=listing,
                            care=profile.care(listing, date.today()), back=back, origin=origin,
                            distance=distance, verified_days=verified_days,

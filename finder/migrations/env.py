@@ -6,6 +6,7 @@ from alembic import context
 
 from finder.db import make_engine
 from finder.models import Base
+from finder.partners import models as _partner_models  # noqa: F401  (their tables)
 
 config = context.config
 target_metadata = Base.metadata

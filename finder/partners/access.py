@@ -1,0 +1,132 @@
+"""Partner keys on API requests: which partner asks, from which origin, and how often.
+
+A request with a key (``key=`` or ``X-Finder-Key``) is answered only for an enabled partner
+and, when a browser states an ``Origin``, only from one of the partner's origins; then, and
+only then, the answer carries CORS headers for that origin. Requests without a key are the
+site's own and get no CORS headers. The allowed origins depend on the key, which a fixed CORS
+configuration (such as Flask-CORS's) cannot express, so the few headers are set here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import limits
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import TooManyRequests
+
+from ..db import get_session
+from ..errors import AccessDenied
+from .keys import by_key
+from .models import Partner
+
+KEY_HEADER = "X-Finder-Key"
+EXPOSED_HEADERS = "Link, X-Total-Count, X-RateLimit-Limit, X-RateLimit-Remaining, " \
+                  "X-RateLimit-Reset, Retry-After"
+PREFLIGHT_MAX_AGE = 600
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The partner behind a request, as the rest of the request needs it."""
+
+    id: int
+    name: str
+    origins: tuple[str, ...]
+    defaults: dict[str, str]
+    theme: dict[str, object]
+
+
+def request_key() -> str:
+    return (request.args.get("key") or request.headers.get(KEY_HEADER) or "").strip()
+
+
+def current_partner() -> Caller | None:
+    """The partner whose key this request carries (checked), or None."""
+    caller: Caller | None = g.get("partner")
+    return caller
+
+
+def _check(partner: Partner | None, origin: str | None) -> Partner:
+    if partner is None or not partner.enabled:
+        raise AccessDenied("This partner key is not valid: it may have been disabled or "
+                           "replaced. Ask the directory for the current snippet.")
+    if origin is not None and origin not in partner.origins and origin != _own_origin():
+        raise AccessDenied(f"This key cannot be used from {origin[:100]}: add that origin "
+                           "to the partner.", code="origin_not_allowed")
+    return partner
+
+
+def _own_origin() -> str:
+    """This site's origin: the iframe page calls the API from it."""
+    return f"{request.scheme}://{request.host}"
+
+
+def _limit(partner: Partner) -> None:
+    """Count the request against the partner's own limit (over all its visitors)."""
+    rates = partner.rate_limit or current_app.config["PARTNER_RATE_LIMIT"]
+    counter = current_app.extensions["finder.rate_limits"].counter
+    for item in limits.parse_many(rates):
+        try:
+            allowed = counter.hit(item, "partner", str(partner.id))
+        except Exception as exc:  # the shared store is down: serve, as for other limits
+            current_app.logger.warning("partner rate limit not counted: %s", exc)
+            return
+        if not allowed:
+            raise TooManyRequests(description=f"{item} for this partner")
+
+
+def guard() -> Response | None:
+    """Check a keyed API request before it runs; answer CORS preflights."""
+    if not request.path.startswith("/api/"):
+        return None
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS" and origin is not None:
+        return _preflight(origin)
+    key = request_key()
+    if not key:
+        return None
+    partner = _check(by_key(get_session(), key), origin)
+    g.partner = Caller(partner.id, partner.name, tuple(partner.origins),
+                       dict(partner.defaults), dict(partner.theme))
+    _limit(partner)  # after the above, so a refusal still reaches the partner's page
+    return None
+
+
+def _preflight(origin: str) -> Response:
+    """Allow a partner's origin to send the key header (a key in the URL needs no preflight)."""
+    key = request_key()
+    if key:
+        _check(by_key(get_session(), key), origin)
+    elif not _any_partner_allows(origin):
+        raise AccessDenied(f"No partner key can be used from {origin[:100]}.",
+                           code="origin_not_allowed")
+    response = current_app.response_class(status=204)
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+    response.headers["Access-Control-Allow-Headers"] = KEY_HEADER
+    response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+def _any_partner_allows(origin: str) -> bool:
+    partners = get_session().scalars(sa.select(Partner.origins).where(Partner.enabled))
+    return any(origin in allowed for allowed in partners)
+
+
+def allow_origin(response: Response) -> Response:
+    """Let the partner's page read the answer (errors included) from its own origin."""
+    caller = current_partner()
+    origin = request.headers.get("Origin")
+    if caller is not None and origin is not None and origin in caller.origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+        response.vary.add("Origin")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(guard)
+    app.after_request(allow_origin)
