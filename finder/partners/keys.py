@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
-from ..search.params import parse_params
+from ..search.params import check_radius, parse_params
 from .models import Partner
 
 KEY_PREFIX = "fk_"
@@ -97,7 +97,9 @@ def defaults(values: dict[str, str]) -> dict[str, str]:
         raise InvalidInput(f"cannot preset {', '.join(unknown)}; presets can be "
                            f"{', '.join(DEFAULT_NAMES)}")
     located = given if {"postcode", "city"} & set(given) else {**given, "lat": "0", "lon": "0"}
-    parse_params(located)  # raises InvalidInput naming the parameter
+    params = parse_params(located)  # raises InvalidInput naming the parameter
+    if params.radius is not None:  # a search checks it once the origin's unit is known
+        check_radius(params.radius, params.unit or "km")
     return given
 
 
