@@ -30,7 +30,8 @@ SEARCH_ERROR_CODES = [
     "unknown_postcode", "unknown_city", "unsupported_country",
 ]
 STATUS_ERROR_CODES: dict[int, list[str]] = {
-    400: [*SEARCH_ERROR_CODES, "bad_request"],
+    400: [*SEARCH_ERROR_CODES, "invalid_id", "bad_request"],
+    403: ["invalid_key", "origin_not_allowed", "missing_key"],
     404: ["listing_not_found", "not_found"],
     405: ["method_not_allowed"],
     429: ["rate_limited"],
@@ -61,6 +62,9 @@ def _boolean(name: str, description: str) -> dict[str, Any]:
     return _param(name, {"type": "boolean"}, description)
 
 
+KEY_PARAMETER = _param("key", {"type": "string"},
+                       "A partner's key (or the `X-Finder-Key` header): answered only from "
+                       "the partner's origins, with CORS headers for them.")
 SEARCH_PARAMETERS = [
     _param("postcode", {"type": "string"},
            "ZIP or postcode to search from (ZIP+4 and spaced forms accepted). A town typed "
@@ -103,7 +107,26 @@ SEARCH_PARAMETERS = [
     _param("facets", {"type": "string", "example": "technique,insurance,language"},
            "Count the matches per value of these fields (comma-separated: "
            f"{', '.join(FACETS)}), each without its own filter."),
+    KEY_PARAMETER,
 ]
+
+WIDGET_CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["partner", "name", "theme", "defaults", "techniques"],
+    "properties": {
+        "partner": {"type": "integer"},
+        "name": {"type": "string"},
+        "theme": {"type": "object", "properties": {
+            "accent": {"type": "string"}, "text": {"type": "string"},
+            "font": {"type": "string"}, "radius": {"type": "integer"},
+            "scheme": {"type": "string", "enum": ["auto", "light", "dark"]},
+            "logo": {"type": "string", "format": "uri"}}},
+        "defaults": {"type": "object", "description": "Preset search parameters.",
+                     "additionalProperties": {"type": "string"}},
+        "techniques": {"type": "object", "description": "Technique labels by id.",
+                       "additionalProperties": {"type": "string"}},
+    },
+}
 
 ERROR_SUGGESTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -227,6 +250,9 @@ HIT_PROPERTIES: dict[str, Any] = {
     },
     "matched_terms": _strings("The indexed words or phrases the keywords matched."),
     "matched": {"type": "array", "items": _ref("MatchedTerm")},
+    "hours_status": {"type": "string", "example": "Open now until 6 PM",
+                     "description": "Only in searches with a partner key: open now, or when "
+                                    "it opens next, in the listing's timezone."},
 }
 HIT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -364,6 +390,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Query": QUERY_SCHEMA, "Widened": WIDENED_SCHEMA, "Suggestion": SUGGESTION_SCHEMA,
     "Relaxation": RELAXATION_SCHEMA, "Filters": FILTERS_SCHEMA,
     "SearchResults": SEARCH_SCHEMA, "Health": HEALTH_SCHEMA,
+    "WidgetConfig": WIDGET_CONFIG_SCHEMA,
 }
 
 
@@ -381,6 +408,8 @@ RATE_LIMIT_HEADERS = {name: {"$ref": f"#/components/headers/{name}"} for name in
 
 ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Bad input, with a specific error code."),
+    403: ("Forbidden", "A partner key that is missing, unknown, disabled or replaced, or "
+                       "used from an origin it is not bound to."),
     404: ("NotFound", "Nothing at this address."),
     405: ("MethodNotAllowed", "The path answers other methods only (GET)."),
     429: ("TooManyRequests", "Rate limited: wait for Retry-After seconds."),
@@ -453,7 +482,24 @@ def openapi_document() -> dict[str, Any]:
         "responses": _responses(
             _json("Ranked results. When nothing is within the radius, `total` is 0 and "
                   "`widened` or `suggestion` says what to do.", "SearchResults", search_headers),
-            400, *COMMON_ERRORS, 503),
+            400, 403, *COMMON_ERRORS, 503),
+    }})
+    spec.path("/api/v1/widget/config", operations={"get": {
+        "summary": "What a partner's widget shows before a search",
+        "operationId": "widgetConfig",
+        "parameters": [{**KEY_PARAMETER, "required": True}],
+        "responses": _responses(_json("The partner's name, theme and presets",
+                                      "WidgetConfig", RATE_LIMIT_HEADERS),
+                                403, *COMMON_ERRORS),
+    }})
+    click = _responses({"description": "Counted"}, 400, 403, *COMMON_ERRORS)
+    spec.path("/api/v1/widget/click", operations={"post": {
+        "summary": "Count a click on a result in a partner's widget",
+        "operationId": "widgetClick",
+        "parameters": [{**KEY_PARAMETER, "required": True},
+                       {"name": "id", "in": "query", "required": True,
+                        "schema": {"type": "integer"}, "description": "The listing clicked."}],
+        "responses": {"204": click.pop("200"), **click},
     }})
     spec.path("/api/v1/listings/{location_id}", operations={"get": {
         "summary": "One published listing",

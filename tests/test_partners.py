@@ -222,3 +222,16 @@ def test_a_click_needs_a_listing_id(client: FlaskClient, runner: Runner) -> None
     missing = client.get("/api/v1/widget/config", headers={"Origin": SITE})
     assert missing.status_code == 403
     assert missing.get_json()["error"]["code"] == "missing_key"
+
+
+def test_partner_answers_are_as_documented(directory: Flask, client: FlaskClient,
+                                           runner: Runner) -> None:
+    from tests.test_openapi import assert_documented
+
+    key = create(runner, "--accent", "#0b6e4f", "--logo", f"{SITE}/logo.png")
+    assert_documented(keyed(client, key, postcode="78701", q="dry needling"))
+    assert_documented(keyed(client, key, path="/api/v1/widget/config"))
+    assert_documented(keyed(client, key, origin=OTHER, postcode="78701"))
+    assert_documented(keyed(client, "fk_unknown", postcode="78701"))
+    bad_click = client.post(f"/api/v1/widget/click?key={key}&id=x", headers={"Origin": SITE})
+    assert_documented(bad_click, "POST")
