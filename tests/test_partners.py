@@ -153,7 +153,8 @@ def test_a_partner_has_its_own_rate_limit(directory: Flask, client: FlaskClient,
 def test_a_preflight_for_the_key_header_answers_only_partner_origins(
         directory: Flask, client: FlaskClient, runner: Runner) -> None:
     create(runner)
-    asked = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-finder-key"}
+    asked = {"Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "x-finder-key"}
     allowed = client.options("/api/v1/search", headers={"Origin": SITE, **asked})
     assert allowed.status_code == 204
     assert allowed.headers["Access-Control-Allow-Origin"] == SITE
