@@ -450,7 +450,8 @@ def test_the_widget_and_the_embed_page_pass_axe(context: BrowserContext, partner
 
 @pytest.mark.parametrize("device", ["phone", "narrow"])
 def test_the_widget_fits_a_phone(browser: Browser, partners: Partners, device: str) -> None:
-    context = browser.new_context(**(PHONE if device == "phone" else NARROW))
+    options: dict[str, Any] = PHONE if device == "phone" else NARROW
+    context = browser.new_context(**options)
     page = context.new_page()
     page.goto(f"{partners.pages}/script/{partners.key}")
     _search(_widget(page), q="dry needling")
