@@ -185,7 +185,7 @@ def partners(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path
 @pytest.fixture
 def context(browser: Browser, partners: Partners) -> Iterator[BrowserContext]:
     """A browser context that fails the test if anything asks a host other than the two."""
-    context = browser.new_context(**DESKTOP)
+    context = _context(browser, DESKTOP)
     context.set_default_timeout(10_000)
     asked: list[str] = []
     context.on("request", lambda request: asked.append(request.url))
@@ -194,6 +194,10 @@ def context(browser: Browser, partners: Partners) -> Iterator[BrowserContext]:
     assert [url for url in asked if not url.startswith(allowed)] == []
     assert context.cookies() == []  # the widget sets none
     context.close()
+
+
+def _context(browser: Browser, options: dict[str, Any]) -> BrowserContext:
+    return browser.new_context(**options)
 
 
 def _widget(page: Page) -> Any:
@@ -373,7 +377,7 @@ STYLE_PROBE = """(widget) => {
 def test_hostile_host_css_changes_nothing(browser: Browser, partners: Partners) -> None:
     seen = []
     for kind in ("script", "hostile"):
-        context = browser.new_context(**DESKTOP)
+        context = _context(browser, DESKTOP)
         page = context.new_page()
         page.goto(f"{partners.pages}/{kind}/{partners.key}")
         widget = _widget(page)
@@ -450,8 +454,7 @@ def test_the_widget_and_the_embed_page_pass_axe(context: BrowserContext, partner
 
 @pytest.mark.parametrize("device", ["phone", "narrow"])
 def test_the_widget_fits_a_phone(browser: Browser, partners: Partners, device: str) -> None:
-    options: dict[str, Any] = PHONE if device == "phone" else NARROW
-    context = browser.new_context(**options)
+    context = _context(browser, PHONE if device == "phone" else NARROW)
     page = context.new_page()
     page.goto(f"{partners.pages}/script/{partners.key}")
     _search(_widget(page), q="dry needling")
