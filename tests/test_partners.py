@@ -3,6 +3,7 @@ origins, disabled and rotated keys refused, per-partner limits, and counts that 
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -213,6 +214,8 @@ def test_counts_go_up_by_what_was_done_and_name_no_one(directory: Flask, client:
     assert "top keywords: dry needling (2), kinesiology taping (1)" in stats
     assert "top areas: 787 (3), Austin, Tx (1)" in stats
     assert str(AUSTIN[0]) not in stats and "127.0.0.1" not in stats
+    as_json = json.loads(runner.invoke("partners", "stats", "--json").output)
+    assert as_json[0]["searches"] == 5 and as_json[0]["keywords"][0] == ["dry needling", 2]
 
 
 def test_a_click_needs_a_listing_id(client: FlaskClient, runner: Runner) -> None:
@@ -236,3 +239,33 @@ def test_partner_answers_are_as_documented(directory: Flask, client: FlaskClient
     assert_documented(keyed(client, "fk_unknown", postcode="78701"))
     bad_click = client.post(f"/api/v1/widget/click?key={key}&id=x", headers={"Origin": SITE})
     assert_documented(bad_click, "POST")
+
+
+def test_keys_and_counts_work_on_every_database(any_database_app: Flask) -> None:
+    from finder.db import session_scope
+    from finder.partners import counts, keys
+
+    app = any_database_app
+    load(app, [row("a", "Eastside Dry Needling", near(AUSTIN, 1), services="Dry needling")])
+    with session_scope(app) as session:
+        partner, key = keys.create(session, "Club", [SITE], preset={}, look={})
+        session.commit()
+        partner_id = partner.id
+    client = app.test_client()
+    for q in ("dry needling", "dry needling", "zebra"):
+        assert keyed(client, key, postcode="78701", q=q).status_code == 200
+    assert client.get(f"/providers/1?partner={partner_id}").status_code == 200
+    with session_scope(app) as session:
+        totals = counts.stats(session, partner_id, 1)
+    assert (totals.searches, totals.zero_results, totals.profile_views) == (3, 1, 1)
+    assert totals.keywords == [("dry needling", 2), ("zebra", 1)]
+    assert totals.areas == [("787", 3)]
+
+
+def test_the_embed_page_escapes_what_it_is_given(client: FlaskClient, runner: Runner) -> None:
+    key = create(runner)
+    hostile = '"><script>alert(1)</script>'
+    page = client.get("/embed", query_string={"key": key, "postcode": hostile, "q": hostile})
+    text = page.get_data(as_text=True)
+    assert "<script>alert(1)" not in text
+    assert "&#34;&gt;&lt;script&gt;" in text or "&quot;&gt;&lt;script&gt;" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -192,13 +194,20 @@ def rotate_key_command(key: str) -> None:
 @click.argument("key", required=False)
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True,
               help="How many days back, today included.")
-def stats_command(key: str | None, days: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def stats_command(key: str | None, days: int, as_json: bool) -> None:
     """Print each partner's searches, zero-result searches, clicks, profile views and top
     keywords and areas (or one partner's, given its key)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with session_scope(app) as session:
         partners = ([_find(session, key)] if key else
                     session.scalars(sa.select(Partner).order_by(Partner.id)).all())
+        if as_json:
+            click.echo(json.dumps([
+                {"partner": partner.id, "name": partner.name,
+                 **dataclasses.asdict(counts.stats(session, partner.id, days))}
+                for partner in partners], default=str, indent=2))
+            return
         for partner in partners:
             totals = counts.stats(session, partner.id, days)
             click.echo(f"partner {partner.id}: {partner.name} (since {totals.first_day})")
