@@ -17,6 +17,7 @@ from .listings import get_document
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
+from .partners.views import commit_count
 from .result_page import without
 from .search import get_backend
 from .search.filter_values import directory_values
@@ -150,9 +151,9 @@ def search_listings() -> Response:
     caller = current_partner()
     if caller is not None:
         for_partner(body, caller.id, outcome.hits)
-        session = get_session()
-        partner_counts.record_search(session, caller.id, outcome.params, outcome.total)
-        session.commit()
+        if outcome.params.offset == 0:  # "Load more" continues a search already counted
+            commit_count(lambda session: partner_counts.record_search(
+                session, caller.id, outcome.params, outcome.origin, outcome.total))
     response = jsonify(body)
     # Ohana-style pagination headers beside the body's links.
     response.headers["X-Total-Count"] = str(outcome.total)

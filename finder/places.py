@@ -520,11 +520,13 @@ def city(country: str, region: str, city: str) -> str | BaseResponse:
 
 @bp.get("/robots.txt")
 def robots() -> Response:
-    """Let crawlers read everything but the API and search results; name the sitemap."""
+    """Let crawlers read everything but the API, search results and partners' embeds; name
+    the sitemap."""
     text = "\n".join([
         "User-agent: *",
         "Disallow: /api/",
         "Disallow: /search",
+        "Disallow: /embed",
         "",
         f"Sitemap: {url_for('.sitemap', _external=True)}",
         "",

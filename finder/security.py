@@ -20,27 +20,34 @@ from werkzeug.exceptions import TooManyRequests
 
 from .errors import ConfigError
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "base-uri 'none'",
-    "object-src 'none'",
-    "frame-ancestors 'none'",
-])
+_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "form-action": "'self'",
+    "base-uri": "'none'",
+    "object-src": "'none'",
+    "frame-ancestors": "'none'",
+}
+CONTENT_SECURITY_POLICY = "; ".join(f"{name} {value}" for name, value in _POLICY.items())
 
 
-def content_security_policy(tile_url: str = "") -> str:
-    """Return the policy, letting images come from the map tile server when one is set."""
-    if not tile_url:
-        return CONTENT_SECURITY_POLICY
-    scheme, rest = tile_url.split("://", 1)
-    host = rest.split("/", 1)[0]
-    return CONTENT_SECURITY_POLICY.replace("img-src 'self' data:",
-                                           f"img-src 'self' data: {scheme}://{host}")
+def content_security_policy(tile_url: str = "", *, image_origins: tuple[str, ...] = (),
+                            frame_ancestors: tuple[str, ...] = ()) -> str:
+    """Return the policy, letting images also come from the map tile server (when one is
+    set) and ``image_origins``, and letting ``frame_ancestors`` frame the page."""
+    policy = dict(_POLICY)
+    images = list(image_origins)
+    if tile_url:
+        scheme, rest = tile_url.split("://", 1)
+        images.append(f"{scheme}://{rest.split('/', 1)[0]}")
+    if images:
+        policy["img-src"] = " ".join([policy["img-src"], *images])
+    if frame_ancestors:
+        policy["frame-ancestors"] = " ".join(frame_ancestors)
+    return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
 # A Redis that stops answering must not hold requests up: give up quickly and serve them

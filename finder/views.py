@@ -28,6 +28,7 @@ from .hours import status, week
 from .listings import address_lines, get_document, get_published
 from .partners import counts
 from .partners.models import Partner
+from .partners.views import commit_count, partner_id_arg
 from .result_page import (
     PAGE_FACETS,
     filter_chips,
@@ -177,13 +178,12 @@ def _page_facets(outcome: SearchOutcome) -> dict[str, dict[str, int]]:
 
 def _count_partner_view(partner: str) -> None:
     """Count a profile opened from a partner's widget (its links carry ``partner=ID``)."""
-    if not partner.isdigit() or len(partner) > 9:
+    partner_id = partner_id_arg(partner)
+    if partner_id is None:
         return
-    session = get_session()
-    found = session.get(Partner, int(partner))
+    found = get_session().get(Partner, partner_id)
     if found is not None and found.enabled:
-        counts.record_profile_view(session, found.id)
-        session.commit()
+        commit_count(lambda session: counts.record_profile_view(session, partner_id))
 
 
 @bp.get("/providers/<int:location_id>")

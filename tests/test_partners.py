@@ -55,6 +55,28 @@ def test_create_prints_the_key_once_with_both_snippets(runner: Runner) -> None:
     assert "https://run.example" in listed and key[:9] in listed and key not in listed
 
 
+@pytest.mark.parametrize(("given", "stored"), [
+    ("https://Run.Example/", "https://run.example"),
+    ("https://run.example:443", "https://run.example"),
+    ("http://127.0.0.1:8001", "http://127.0.0.1:8001"),
+    ("http://[::1]:8080", "http://[::1]:8080"),
+    ("https://bücher.example", "https://xn--bcher-kva.example"),
+])
+def test_origins_are_kept_as_browsers_send_them(runner: Runner, given: str,
+                                                stored: str) -> None:
+    result = runner.invoke("partners", "create", "Club", "--origin", given)
+    assert result.exit_code == 0, result.output
+    assert f"origins: {stored}\n" in result.output
+
+
+def test_a_partner_is_named_by_its_key_or_its_number(runner: Runner) -> None:
+    create(runner)
+    assert runner.invoke("partners", "disable", "1").exit_code == 0
+    assert "disabled" in runner.invoke("partners", "list").output
+    missing = runner.invoke("partners", "disable", "7")
+    assert missing.exit_code != 0 and "No partner has this key or number" in missing.output
+
+
 def test_the_database_alone_does_not_hold_the_key(runner: Runner, data_dir: Path) -> None:
     key = create(runner)
     with sqlite3.connect(data_dir / "finder.sqlite3") as connection:
@@ -75,6 +97,13 @@ def test_the_database_alone_does_not_hold_the_key(runner: Runner, data_dir: Path
     (["--origin", SITE, "--filter", "colour=blue"], "cannot preset colour"),
     (["--origin", SITE, "--radius", "900"], "radius"),
     (["--origin", SITE, "--rate-limit", "lots"], "is not a rate limit"),
+    (["--origin", SITE, "--rate-limit", "0/minute"], "is not a rate limit"),
+    (["--origin", "https://a.example evil.example"], "valid host name"),
+    (["--origin", "https://b.example;report-uri"], "valid host name"),
+    (["--origin", "https://[bad"], "is not an origin"),
+    (["--origin", "https://run.example:0"], "invalid port"),
+    (["--origin", SITE, "--logo", "https://[bad/x.png"], "http(s) URL"),
+    (["--origin", SITE, "--radius", "300"], "radius"),  # miles, as the widget sends
 ])
 def test_bad_partner_settings_get_a_clear_message(runner: Runner, args: list[str],
                                                   message: str) -> None:
@@ -106,6 +135,22 @@ def test_a_key_from_another_origin_is_refused_without_cors(directory: Flask,
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "origin_not_allowed"
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_key_in_another_site_s_image_or_link_is_refused(directory: Flask,
+                                                         client: FlaskClient,
+                                                         runner: Runner) -> None:
+    key = create(runner)
+    # What a browser sends for <img src=".../api/v1/search?key=..."> on some other page.
+    response = client.get(f"/api/v1/search?key={key}&postcode=78701",
+                          headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "origin_not_allowed"
+    # The iframe page's own requests, even when a proxy hides the scheme it was served by.
+    own = client.post(f"/api/v1/widget/click?key={key}&id=1",
+                      headers={"Origin": "https://finder.test", "Sec-Fetch-Site": "same-origin"})
+    assert own.status_code == 204
+    assert runner.invoke("partners", "stats").output.count("clicks 1") == 1
 
 
 def test_requests_without_a_key_get_no_cors_headers(directory: Flask,
@@ -163,6 +208,9 @@ def test_a_preflight_for_the_key_header_answers_only_partner_origins(
     refused = client.options("/api/v1/search", headers={"Origin": OTHER, **asked})
     assert refused.status_code == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
+    deleting = client.options("/api/v1/search", headers={
+        "Origin": SITE, "Access-Control-Request-Method": "DELETE"})
+    assert deleting.status_code == 403
 
 
 def test_the_key_header_works_like_the_parameter(directory: Flask, client: FlaskClient,
@@ -181,7 +229,7 @@ def test_the_embed_page_may_be_framed_only_by_the_partner(directory: Flask, clie
     assert response.status_code == 200
     policy = response.headers["Content-Security-Policy"]
     assert f"frame-ancestors {SITE}" in policy and "'none'" not in policy.split("frame-")[1]
-    assert f"img-src 'self' {SITE}" in policy
+    assert f"img-src 'self' data: {SITE};" in policy
     page = response.get_data(as_text=True)
     assert f'data-finder-embed="{SITE}"' in page and 'data-postcode="78701"' in page
     assert client.get("/embed?key=fk_unknown").status_code == 403
@@ -204,15 +252,17 @@ def test_counts_go_up_by_what_was_done_and_name_no_one(directory: Flask, client:
     keyed(client, key, postcode="78701", q="kinesiology taping")  # nothing matches
     keyed(client, key, lat=str(AUSTIN[0]), lon=str(AUSTIN[1]))  # a point: no area kept
     keyed(client, key, city="Austin, TX")
+    keyed(client, key, postcode="78701", q="dry needling", offset="1")  # "Load more"
     assert client.post(f"/api/v1/widget/click?key={key}&id=1",
                        headers={"Origin": SITE}).status_code == 204
     assert client.get("/providers/1?partner=1").status_code == 200
     assert client.get("/providers/1?partner=99").status_code == 200  # no such partner
+    assert client.get("/providers/1?partner=%C2%B2").status_code == 200  # not a number
     assert client.get("/providers/1").status_code == 200  # not from a widget
     stats = runner.invoke("partners", "stats", key, "--days", "7").output
     assert "searches 5, zero results 1, clicks 1, profile views 1" in stats
     assert "top keywords: dry needling (2), kinesiology taping (1)" in stats
-    assert "top areas: 787 (3), Austin, Tx (1)" in stats
+    assert "top areas: 787 (3), Austin, TX (1)" in stats
     assert str(AUSTIN[0]) not in stats and "127.0.0.1" not in stats
     as_json = json.loads(runner.invoke("partners", "stats", "--json").output)
     assert as_json[0]["searches"] == 5 and as_json[0]["keywords"][0] == ["dry needling", 2]

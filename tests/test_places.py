@@ -571,7 +571,7 @@ def test_robots_txt_keeps_crawlers_out_of_the_api_and_searches(client: FlaskClie
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     assert response.get_data(as_text=True).splitlines() == [
-        "User-agent: *", "Disallow: /api/", "Disallow: /search", "",
+        "User-agent: *", "Disallow: /api/", "Disallow: /search", "Disallow: /embed", "",
         f"Sitemap: {ROOT}/sitemap.xml"]
 
 

@@ -487,3 +487,18 @@ def test_counts_go_up_by_exactly_the_searches_and_clicks(context: BrowserContext
     assert (stats.searches, stats.zero_results, stats.clicks, stats.profile_views) == (3, 1, 2, 2)
     assert dict(stats.keywords) == {"dry needling": 1, "zzzz qqqq": 1}
     assert dict(stats.areas) == {"787": 3}
+
+
+def test_widened_and_did_you_mean_messages_are_shown(context: BrowserContext,
+                                                     partners: Partners) -> None:
+    page = context.new_page()
+    page.goto(f"{partners.pages}/script/{partners.key}")
+    widget = _widget(page)
+    widget.get_by_label("Distance").select_option("5")
+    _search(widget, q="clinic number 11")  # 8.7 mi away: beyond the radius
+    expect(widget.get_by_text(re.compile(r"No providers within 5 mi", re.I))).to_be_visible()
+    expect(widget.locator("li h3")).to_have_text(["Clinic Number 11"])
+    widget.get_by_label("Distance").select_option("25")
+    _search(widget, q="congres")  # a typo
+    expect(widget.get_by_text(re.compile("Showing results for"))).to_contain_text("congress")
+    expect(widget.locator("li h3").first).to_have_text("Congress Dry Needling")

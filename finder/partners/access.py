@@ -25,6 +25,7 @@ KEY_HEADER = "X-Finder-Key"
 EXPOSED_HEADERS = "Link, X-Total-Count, X-RateLimit-Limit, X-RateLimit-Remaining, " \
                   "X-RateLimit-Reset, Retry-After"
 PREFLIGHT_MAX_AGE = 600
+ALLOWED_METHODS = ("GET", "POST")
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,21 @@ def current_partner() -> Caller | None:
     return caller
 
 
-def _check(partner: Partner | None, origin: str | None) -> Partner:
+def checked(partner: Partner | None, origin: str | None) -> Partner:
     if partner is None or not partner.enabled:
         raise AccessDenied("This partner key is not valid: it may have been disabled or "
                            "replaced. Ask the directory for the current snippet.")
-    if origin is not None and origin not in partner.origins and origin != _own_origin():
+    if origin is not None and origin not in partner.origins and not _own(origin):
         raise AccessDenied(f"This key cannot be used from {origin[:100]}: add that origin "
                            "to the partner.", code="origin_not_allowed")
     return partner
 
 
-def _own_origin() -> str:
-    """This site's origin: the iframe page calls the API from it."""
-    return f"{request.scheme}://{request.host}"
+def _own(origin: str) -> bool:
+    """Whether a request comes from this site's own pages (the iframe page calls the API).
+    Browsers say so in ``Sec-Fetch-Site``, which holds behind a proxy that ends TLS."""
+    return (request.headers.get("Sec-Fetch-Site") == "same-origin"
+            or origin == f"{request.scheme}://{request.host}")
 
 
 def _limit(partner: Partner) -> None:
@@ -87,7 +90,12 @@ def guard() -> Response | None:
     key = request_key()
     if not key:
         return None
-    partner = _check(by_key(get_session(), key), origin)
+    if origin is None and request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        # A browser request that states no origin: an image or a link on some other page.
+        # It must not spend the partner's limit or write its counts.
+        raise AccessDenied("A partner key works only from the partner's pages.",
+                           code="origin_not_allowed")
+    partner = checked(by_key(get_session(), key), origin)
     g.partner = Caller(partner.id, partner.name, tuple(partner.origins),
                        dict(partner.defaults), dict(partner.theme))
     _limit(partner)  # after the above, so a refusal still reaches the partner's page
@@ -96,15 +104,18 @@ def guard() -> Response | None:
 
 def _preflight(origin: str) -> Response:
     """Allow a partner's origin to send the key header (a key in the URL needs no preflight)."""
+    if request.headers.get("Access-Control-Request-Method", "GET") not in ALLOWED_METHODS:
+        raise AccessDenied("Partner pages may only read searches and count clicks.",
+                           code="origin_not_allowed")
     key = request_key()
     if key:
-        _check(by_key(get_session(), key), origin)
+        checked(by_key(get_session(), key), origin)
     elif not _any_partner_allows(origin):
         raise AccessDenied(f"No partner key can be used from {origin[:100]}.",
                            code="origin_not_allowed")
     response = current_app.response_class(status=204)
     response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+    response.headers["Access-Control-Allow-Methods"] = ", ".join(ALLOWED_METHODS)
     response.headers["Access-Control-Allow-Headers"] = KEY_HEADER
     response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
     response.headers["Vary"] = "Origin"

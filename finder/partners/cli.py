@@ -82,10 +82,13 @@ def _echo_key(partner: Partner, key: str) -> None:
 
 
 def _find(session: Any, key: str) -> Partner:
-    partner = keys.by_key(session, key)
+    """The partner named by its key, or by its number as `finder partners list` shows it."""
+    partner = (session.get(Partner, int(key)) if key.isascii() and key.isdigit()
+               else keys.by_key(session, key))
     if partner is None:
-        raise click.ClickException("No partner has this key (a rotated key is gone for good; "
-                                   "`finder partners list` shows each key's first characters).")
+        raise click.ClickException("No partner has this key or number (a rotated key is gone "
+                                   "for good; `finder partners list` shows each partner's "
+                                   "number and the first characters of its key).")
     return partner
 
 

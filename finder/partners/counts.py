@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..geocode import Place
 from ..search.params import SearchParams
 from .models import PartnerDay, PartnerTerm
 
@@ -54,24 +55,22 @@ def _add_term(session: Session, partner_id: int, kind: str, value: str) -> None:
         set_={"count": PartnerTerm.__table__.c.count + 1}))
 
 
-def area(params: SearchParams) -> str:
-    """The coarse area of a search: a postcode's first characters, or the city typed."""
-    if params.lat is not None:
+def area(params: SearchParams, origin: Place) -> str:
+    """The coarse area of a search: a postcode's first characters, or the city found."""
+    if origin.precision == "point":
         return ""  # a device position is a point: not recorded at all
-    if params.postcode:
-        compact = re.sub(r"[\s-]", "", params.postcode.upper())
-        if any(ch.isdigit() for ch in compact):
-            return compact[:AREA_PREFIX]
-        return " ".join(params.postcode.split()).title()  # a town typed in the postcode box
-    return " ".join(params.city.split()).title()
+    if origin.precision == "postcode":
+        return re.sub(r"[\s-]", "", params.postcode.upper())[:AREA_PREFIX]
+    return origin.label
 
 
-def record_search(session: Session, partner_id: int, params: SearchParams, total: int) -> None:
+def record_search(session: Session, partner_id: int, params: SearchParams, origin: Place,
+                  total: int) -> None:
     _add(session, partner_id, searches=1, zero_results=int(total == 0))
     keywords = " ".join(params.q.lower().split())
     if keywords:
         _add_term(session, partner_id, "keyword", keywords)
-    where = area(params)
+    where = area(params, origin)
     if where:
         _add_term(session, partner_id, "area", where)
 

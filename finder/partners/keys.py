@@ -9,6 +9,7 @@ and a copy of the database alone cannot use them.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
 from typing import Any
@@ -31,9 +32,12 @@ DEFAULT_NAMES = ("postcode", "city", "country", "radius", "unit", "q", "sort", "
                  "accessibility", "age_group", "direct_access", "home_visits", "max_price",
                  "certified")
 SCHEMES = ("auto", "light", "dark")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _FONT = re.compile(r"[\w ,'\"-]{1,100}")
 MAX_CORNER_RADIUS = 24
+MAX_RATE_LIMIT = 100  # characters: the column's size
 
 
 def new_key() -> str:
@@ -52,7 +56,12 @@ def by_key(session: Session, key: str) -> Partner | None:
 def origin(text: str) -> str:
     """Return an origin as browsers send it (``https://site.example[:port]``), or raise."""
     value = text.strip().rstrip("/")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not an origin: give the scheme and host, like "
+                           "https://site.example") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"{text!r} is not an origin: give the scheme and host, like "
                            "https://site.example")
@@ -61,13 +70,28 @@ def origin(text: str) -> str:
                            "like https://site.example (no path)")
     if "*" in value:
         raise InvalidInput(f"{text!r}: wildcards are not allowed; list each origin")
-    try:
-        port = parts.port
-    except ValueError:
-        raise InvalidInput(f"{text!r} has an invalid port") from None
+    if port == 0:
+        raise InvalidInput(f"{text!r} has an invalid port")
+    host = _host(parts.hostname, text)
     default_port = {"http": 80, "https": 443}[parts.scheme]
-    netloc = parts.hostname if port in (None, default_port) else f"{parts.hostname}:{port}"
+    netloc = host if port in (None, default_port) else f"{host}:{port}"
     return f"{parts.scheme}://{netloc}"
+
+
+def _host(name: str, text: str) -> str:
+    """Return a host as a browser writes it in ``Origin``: IPv6 in brackets, names in
+    lower-case ASCII (internationalised names as punycode)."""
+    try:
+        return f"[{ipaddress.IPv6Address(name).compressed}]"
+    except ValueError:
+        pass
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise InvalidInput(f"{text!r} does not have a valid host name") from None
+    if not _HOST.fullmatch(ascii_name):
+        raise InvalidInput(f"{text!r} does not have a valid host name")
+    return ascii_name
 
 
 def origins(texts: list[str] | tuple[str, ...]) -> list[str]:
@@ -81,8 +105,10 @@ def rate_limit(text: str) -> str:
     value = text.strip()
     if value:
         try:
-            limits.parse_many(value)
+            items = limits.parse_many(value)
         except ValueError:
+            items = []
+        if not items or len(value) > MAX_RATE_LIMIT or any(item.amount < 1 for item in items):
             raise InvalidInput(f"{text!r} is not a rate limit: write it like 600/minute or "
                                "100/minute;2000/hour") from None
     return value
@@ -98,8 +124,8 @@ def defaults(values: dict[str, str]) -> dict[str, str]:
                            f"{', '.join(DEFAULT_NAMES)}")
     located = given if {"postcode", "city"} & set(given) else {**given, "lat": "0", "lon": "0"}
     params = parse_params(located)  # raises InvalidInput naming the parameter
-    if params.radius is not None:  # a search checks it once the origin's unit is known
-        check_radius(params.radius, params.unit or "km")
+    if params.radius is not None:  # the widget sends miles unless a unit is preset
+        check_radius(params.radius, params.unit or "mi")
     return given
 
 
@@ -131,7 +157,10 @@ def theme(values: dict[str, Any], allowed_origins: list[str]) -> dict[str, Any]:
         checked["scheme"] = scheme
     logo = values.get("logo")
     if logo:
-        parts = urlsplit(logo.strip())
+        try:
+            parts = urlsplit(logo.strip())
+        except ValueError:
+            raise InvalidInput(f"the logo must be an http(s) URL, not {logo!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput(f"the logo must be an http(s) URL, not {logo!r}")
         if origin(f"{parts.scheme}://{parts.netloc}") not in allowed_origins:

@@ -3,6 +3,9 @@ own endpoints (its configuration and click counts)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from flask import (
     Blueprint,
     Response,
@@ -12,17 +15,20 @@ from flask import (
     request,
     send_from_directory,
 )
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .. import vocabulary
 from ..db import get_session
 from ..errors import AccessDenied, InvalidInput
 from ..security import content_security_policy
 from . import counts
-from .access import Caller, current_partner
+from .access import Caller, checked, current_partner
 from .keys import by_key
 
 bp = Blueprint("partners", __name__)
 SCRIPT_MAX_AGE = 300  # partners' pages pick up a new widget within minutes
+ID = re.compile(r"[0-9]{1,9}")
 
 
 def _script(name: str) -> Response:
@@ -31,6 +37,24 @@ def _script(name: str) -> Response:
     # Loaded by other sites' pages, including those that isolate themselves (COEP).
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
+
+
+def commit_count(record: Callable[[Session], None]) -> None:
+    """Record a partner count in its own commit. Counting must never cost a visitor their
+    answer: a database that cannot take the write now (locked by an import, a primary
+    away) loses the count, which is logged."""
+    session = get_session()
+    try:
+        record(session)
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        current_app.logger.warning("partner count not recorded: %s", exc)
+
+
+def partner_id_arg(value: str) -> int | None:
+    """Read a partner or listing id from a query argument (plain digits only)."""
+    return int(value) if ID.fullmatch(value) else None
 
 
 @bp.get("/widget.js")
@@ -49,18 +73,15 @@ def embed_script() -> Response:
 def embed() -> Response:
     """Serve the search for a partner's iframe; only the partner's origins may frame it."""
     key = request.args.get("key", "").strip()
-    partner = by_key(get_session(), key) if key else None
-    if partner is None or not partner.enabled:
-        raise AccessDenied("This partner key is not valid: it may have been disabled or "
-                           "replaced. Ask the directory for the current snippet.")
+    partner = checked(by_key(get_session(), key) if key else None, origin=None)
     prefill = {name: request.args.get(name, "")[:100] for name in ("postcode", "q", "radius")}
     response = current_app.make_response(render_template(
         "partners/embed.html", key=key, partner=partner, prefill=prefill))
-    policy = content_security_policy(current_app.config["MAP_TILE_URL"]).replace(
-        "frame-ancestors 'none'", "frame-ancestors " + " ".join(partner.origins))
-    logo = partner.theme.get("logo")
-    if logo:  # the partner's logo, from the partner's own origin
-        policy = policy.replace("img-src 'self'", "img-src 'self' " + " ".join(partner.origins))
+    # Only the partner's pages may frame it; its logo comes from one of them.
+    origins = tuple(partner.origins)
+    policy = content_security_policy(
+        current_app.config["MAP_TILE_URL"], frame_ancestors=origins,
+        image_origins=origins if partner.theme.get("logo") else ())
     response.headers["Content-Security-Policy"] = policy
     return response
 
@@ -89,10 +110,7 @@ def widget_config() -> Response:
 def widget_click() -> tuple[str, int]:
     """Count a click on a result in the widget."""
     caller_id = _caller().id
-    listing = request.args.get("id", "")
-    if not listing.isdigit():
+    if partner_id_arg(request.args.get("id", "")) is None:
         raise InvalidInput("'id' must be the clicked listing's id.", code="invalid_id")
-    session = get_session()
-    counts.record_click(session, caller_id)
-    session.commit()
+    commit_count(lambda session: counts.record_click(session, caller_id))
     return "", 204

@@ -263,7 +263,8 @@ h3 a:hover{text-decoration:underline}
       kw = el("input", {id: "kw", name: "q", type: "text", placeholder: "back pain", enterkeyhint: "search"});
       kw.value = attr("q") || str(defaults.q);
       let radius = parseFloat(attr("radius") || defaults.radius);
-      radius = radius > 0 && radius <= 1000 ? radius : 25;
+      // The API's limit: 250 mi (402 km).
+      radius = radius > 0 && radius <= (unit === "km" ? 402 : 250) ? radius : 25;
       dist = el("select", {id: "dist", name: "radius"});
       for (const r of [...new Set([...RADII, radius])].sort((a, b) => a - b)) {
         dist.append(el("option", {value: r, selected: r === radius}, `${r} ${unit}`));
