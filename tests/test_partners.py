@@ -104,6 +104,9 @@ def test_the_database_alone_does_not_hold_the_key(runner: Runner, data_dir: Path
     (["--origin", "https://run.example:0"], "invalid port"),
     (["--origin", SITE, "--logo", "https://[bad/x.png"], "http(s) URL"),
     (["--origin", SITE, "--radius", "300"], "radius"),  # miles, as the widget sends
+    (["--origin", SITE, "--postcode", "99999"], "99999"),
+    (["--origin", SITE, "--postcode", "12345", "--country", "ZZ"], "ZZ"),
+    (["--origin", SITE, "--city", "Zzyzxqq"], "Zzyzxqq"),
 ])
 def test_bad_partner_settings_get_a_clear_message(runner: Runner, args: list[str],
                                                   message: str) -> None:

@@ -13,6 +13,7 @@ from flask import current_app
 
 from ..db import session_scope
 from ..errors import FinderError
+from ..geocode import get_geocoder
 from . import counts, keys
 from .models import Partner
 
@@ -115,7 +116,8 @@ def create_command(name: str, origins: tuple[str, ...], **values: Any) -> None:
     with session_scope(app) as session:
         partner, key = _checked(lambda: keys.create(
             session, name, list(origins), preset=_presets(values), look=_look(values),
-            limit=values["limit"] or ""))
+            limit=values["limit"] or "", geocoder=get_geocoder(app),
+            default_country=app.config["DEFAULT_COUNTRY"]))
         session.commit()
         _echo_key(partner, key)
 
@@ -155,7 +157,8 @@ def update_command(key: str, name: str | None, origins: tuple[str, ...], enable:
                 partner.name = name.strip()[:200]
             if origins:
                 partner.origins = keys.origins(list(origins))
-            partner.defaults = keys.defaults({**partner.defaults, **_presets(values)})
+            partner.defaults = keys.defaults({**partner.defaults, **_presets(values)},
+                                             get_geocoder(app), app.config["DEFAULT_COUNTRY"])
             partner.theme = keys.theme({**partner.theme, **_look(values)}, partner.origins)
             if values["limit"] is not None:
                 partner.rate_limit = keys.rate_limit(values["limit"])

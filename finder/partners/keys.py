@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
+from ..geocode import GeocoderChain
 from ..search.params import check_radius, parse_params
 from .models import Partner
 
@@ -114,8 +115,10 @@ def rate_limit(text: str) -> str:
     return value
 
 
-def defaults(values: dict[str, str]) -> dict[str, str]:
-    """Check preset search parameters as a search would, and return the ones given."""
+def defaults(values: dict[str, str], geocoder: GeocoderChain | None = None,
+             default_country: str = "US") -> dict[str, str]:
+    """Check preset search parameters as a search would (locating a preset place with
+    ``geocoder``), and return the ones given."""
     given = {name: str(value).strip() for name, value in values.items()
              if value is not None and str(value).strip()}
     unknown = sorted(set(given) - set(DEFAULT_NAMES))
@@ -126,6 +129,12 @@ def defaults(values: dict[str, str]) -> dict[str, str]:
     params = parse_params(located)  # raises InvalidInput naming the parameter
     if params.radius is not None:  # the widget sends miles unless a unit is preset
         check_radius(params.radius, params.unit or "mi")
+    if geocoder is not None:  # a preset place must be one the directory can find
+        country = params.country or default_country
+        if params.postcode:
+            geocoder.postcode(params.postcode, country)
+        elif params.city:
+            geocoder.city(params.city, country)
     return given
 
 
@@ -172,7 +181,8 @@ def theme(values: dict[str, Any], allowed_origins: list[str]) -> dict[str, Any]:
 
 
 def create(session: Session, name: str, allowed: list[str], *, preset: dict[str, str],
-           look: dict[str, Any], limit: str = "") -> tuple[Partner, str]:
+           look: dict[str, Any], limit: str = "", geocoder: GeocoderChain | None = None,
+           default_country: str = "US") -> tuple[Partner, str]:
     """Add a partner; return it with its key (shown once: only its digest is kept)."""
     if not name.strip():
         raise InvalidInput("give the partner a name")
@@ -180,7 +190,8 @@ def create(session: Session, name: str, allowed: list[str], *, preset: dict[str,
     key = new_key()
     partner = Partner(name=name.strip()[:200], key_digest=digest(key),
                       key_hint=key[:HINT_LENGTH], origins=checked_origins,
-                      defaults=defaults(preset), theme=theme(look, checked_origins),
+                      defaults=defaults(preset, geocoder, default_country),
+                      theme=theme(look, checked_origins),
                       rate_limit=rate_limit(limit), enabled=True)
     session.add(partner)
     session.flush()
