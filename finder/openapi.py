@@ -509,7 +509,7 @@ def openapi_document() -> dict[str, Any]:
         "responses": _responses(
             _json("The listing document (public fields only): the same shape `finder import "
                   "x.json` takes back", "ListingDocument", RATE_LIMIT_HEADERS),
-            404, *COMMON_ERRORS, 503),
+            403, 404, *COMMON_ERRORS, 503),
     }})
     spec.path("/api/v1/schemas/listing.json", operations={"get": {
         "summary": "The listing document's JSON Schema (draft 2020-12)",

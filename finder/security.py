@@ -90,11 +90,11 @@ class RateLimits:
 
     def add_headers(self, response: Response) -> None:
         """Tell the client how much of its (first exhausted, else first) limit is left."""
-        item, address = g.pop("rate_limit", (None, None))
+        item, *identifiers = g.pop("rate_limit", (None,))
         if item is None:
             return
         try:
-            stats = self.counter.get_window_stats(item, address)
+            stats = self.counter.get_window_stats(item, *identifiers)
         except Exception:  # counted a moment ago; the store went away since
             return
         response.headers["X-RateLimit-Limit"] = str(item.amount)

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import limits
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -322,3 +323,26 @@ def test_the_embed_page_escapes_what_it_is_given(client: FlaskClient, runner: Ru
     text = page.get_data(as_text=True)
     assert "<script>alert(1)" not in text
     assert "&#34;&gt;&lt;script&gt;" in text or "&quot;&gt;&lt;script&gt;" in text
+
+
+def test_a_visitor_over_their_own_limit_still_hears_why_on_the_partner_page(
+        directory: Flask, runner: Runner) -> None:
+    key = create(runner)
+    directory.extensions["finder.rate_limits"].items = limits.parse_many("1/minute")
+    client = directory.test_client()
+    assert keyed(client, key, postcode="78701").status_code == 200
+    limited = keyed(client, key, postcode="78701")
+    assert limited.status_code == 429
+    assert limited.headers["Access-Control-Allow-Origin"] == SITE
+    assert keyed(client, key, origin=OTHER, postcode="78701").headers.get(
+        "Access-Control-Allow-Origin") is None
+
+
+def test_a_partner_s_429_tells_the_partner_s_limit(directory: Flask, client: FlaskClient,
+                                                   runner: Runner) -> None:
+    key = create(runner, "--rate-limit", "1/minute")
+    keyed(client, key, postcode="78701")
+    limited = keyed(client, key, postcode="78701")
+    assert limited.status_code == 429
+    assert limited.headers["X-RateLimit-Limit"] == "1"
+    assert limited.headers["X-RateLimit-Remaining"] == "0"

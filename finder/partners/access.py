@@ -77,6 +77,7 @@ def _limit(partner: Partner) -> None:
             current_app.logger.warning("partner rate limit not counted: %s", exc)
             return
         if not allowed:
+            g.rate_limit = (item, "partner", str(partner.id))  # what the headers then tell
             raise TooManyRequests(description=f"{item} for this partner")
 
 
@@ -131,6 +132,13 @@ def allow_origin(response: Response) -> Response:
     """Let the partner's page read the answer (errors included) from its own origin."""
     caller = current_partner()
     origin = request.headers.get("Origin")
+    if caller is None and response.status_code == 429 and origin and request_key():
+        # Refused by the visitor's own limit before the key was read: still let the
+        # partner's page say why.
+        partner = by_key(get_session(), request_key())
+        if partner is not None and partner.enabled:
+            caller = Caller(partner.id, partner.name, tuple(partner.origins),
+                            dict(partner.defaults), dict(partner.theme))
     if caller is not None and origin is not None and origin in caller.origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
