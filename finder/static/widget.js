@@ -425,11 +425,10 @@ h3 a:hover{text-decoration:underline}
       const a = e.target.closest && e.target.closest("a");
       const r = a && links.get(a);
       if (!r || (e.type === "auxclick" && e.button !== 1)) return;
-      if (navigator.sendBeacon) {
-        try {
-          navigator.sendBeacon(api("widget/click", `key=${encodeURIComponent(key)}&id=${encodeURIComponent(r.id)}`));
-        } catch (x) { /* counting must never block the visit */ }
-      }
+      // keepalive outlives the page if the link replaces it; no cookie goes with it.
+      fetch(api("widget/click", `key=${encodeURIComponent(key)}&id=${encodeURIComponent(r.id)}`),
+        {method: "POST", keepalive: true, credentials: "omit", mode: "cors"})
+        .catch(() => { /* counting must never block the visit */ });
       emit("finder:select", {id: r.id, name: str(r.name), url: a.href});
     }
     list.addEventListener("click", picked);
