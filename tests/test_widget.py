@@ -81,10 +81,10 @@ class Partners:
             get_backend(self._app).close()
             get_database(self._app).dispose()
 
-    def add(self, name: str) -> tuple[int, str]:
+    def add(self, name: str, **look: Any) -> tuple[int, str]:
         app = self.app()
         with session_scope(app) as session:
-            partner, key = keys.create(session, name, [self.pages], preset={}, look={})
+            partner, key = keys.create(session, name, [self.pages], preset={}, look=look)
             session.commit()
             return partner.id, key
 
@@ -121,6 +121,8 @@ class PartnerSite(BaseHTTPRequestHandler):
             # Hiding the partner's own containers hides what is in them; the widget's own
             # element and everything inside it must not change.
             "hostile": f"<style>{HOSTILE_CSS}</style><h1>Riverside Running Club</h1>{script}",
+            "target": f"<h1>Riverside Running Club</h1><aside><div data-finder-widget id=here>"
+                      f"</div></aside><footer>{script}</footer>",
             "deeplink": f'<script src="{finder}/widget.js" data-finder-key="{key}" '
                         'data-postcode="78701" data-q="dry needling" data-radius="10" '
                         "async></script>",
@@ -502,3 +504,29 @@ def test_widened_and_did_you_mean_messages_are_shown(context: BrowserContext,
     _search(widget, q="congres")  # a typo
     expect(widget.get_by_text(re.compile("Showing results for"))).to_contain_text("congress")
     expect(widget.locator("li h3").first).to_have_text("Congress Dry Needling")
+
+
+def test_the_widget_renders_into_its_marked_element(context: BrowserContext,
+                                                   partners: Partners) -> None:
+    page = context.new_page()
+    page.goto(f"{partners.pages}/target/{partners.key}")
+    expect(page.locator("#here finder-search")).to_have_count(1)
+    expect(page.locator("footer finder-search")).to_have_count(0)
+    _search(page.locator("#here finder-search"))
+    expect(page.locator("#here finder-search li h3").first).to_be_visible()
+
+
+def test_the_partner_s_theme_is_applied(context: BrowserContext, partners: Partners) -> None:
+    _, key = partners.add("Purple Club", accent="#6a1b9a", radius=0, scheme="dark",
+                          font="Georgia, serif")
+    page = context.new_page()
+    page.goto(f"{partners.pages}/script/{key}")
+    button = _widget(page).get_by_role("button", name="Search", exact=True)
+    expect(button).to_be_visible()
+    style = button.evaluate("(el) => { const s = getComputedStyle(el); return "
+                            "[s.borderTopLeftRadius, s.fontFamily]; }")
+    assert style[0] == "0px" and style[1].startswith("Georgia, serif")
+    background = _widget(page).evaluate(
+        "(el) => getComputedStyle(el.shadowRoot.querySelector('.root')).backgroundColor")
+    assert background == "rgb(18, 18, 18)"  # dark, whatever the visitor's own setting
+    assert_accessible(page)
