@@ -28,7 +28,7 @@ from .hours import status, week
 from .listings import address_lines, get_document, get_published
 from .partners import counts
 from .partners.models import Partner
-from .partners.views import commit_count, partner_id_arg
+from .partners.views import commit_count, number_arg
 from .result_page import (
     PAGE_FACETS,
     filter_chips,
@@ -178,7 +178,7 @@ def _page_facets(outcome: SearchOutcome) -> dict[str, dict[str, int]]:
 
 def _count_partner_view(partner: str) -> None:
     """Count a profile opened from a partner's widget (its links carry ``partner=ID``)."""
-    partner_id = partner_id_arg(partner)
+    partner_id = number_arg(partner)
     if partner_id is None:
         return
     found = get_session().get(Partner, partner_id)

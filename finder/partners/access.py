@@ -38,6 +38,11 @@ class Caller:
     defaults: dict[str, str]
     theme: dict[str, object]
 
+    @classmethod
+    def of(cls, partner: Partner) -> Caller:
+        return cls(partner.id, partner.name, tuple(partner.origins), dict(partner.defaults),
+                   dict(partner.theme))
+
 
 def request_key() -> str:
     return (request.args.get("key") or request.headers.get(KEY_HEADER) or "").strip()
@@ -50,6 +55,7 @@ def current_partner() -> Caller | None:
 
 
 def checked(partner: Partner | None, origin: str | None) -> Partner:
+    """Return the partner if its key may be used from ``origin``; raise AccessDenied if not."""
     if partner is None or not partner.enabled:
         raise AccessDenied("This partner key is not valid: it may have been disabled or "
                            "replaced. Ask the directory for the current snippet.")
@@ -97,8 +103,7 @@ def guard() -> Response | None:
         raise AccessDenied("A partner key works only from the partner's pages.",
                            code="origin_not_allowed")
     partner = checked(by_key(get_session(), key), origin)
-    g.partner = Caller(partner.id, partner.name, tuple(partner.origins),
-                       dict(partner.defaults), dict(partner.theme))
+    g.partner = Caller.of(partner)
     _limit(partner)  # after the above, so a refusal still reaches the partner's page
     return None
 
@@ -137,8 +142,7 @@ def allow_origin(response: Response) -> Response:
         # partner's page say why.
         partner = by_key(get_session(), request_key())
         if partner is not None and partner.enabled:
-            caller = Caller(partner.id, partner.name, tuple(partner.origins),
-                            dict(partner.defaults), dict(partner.theme))
+            caller = Caller.of(partner)
     if caller is not None and origin is not None and origin in caller.origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS

@@ -52,8 +52,8 @@ def commit_count(record: Callable[[Session], None]) -> None:
         current_app.logger.warning("partner count not recorded: %s", exc)
 
 
-def partner_id_arg(value: str) -> int | None:
-    """Read a partner or listing id from a query argument (plain digits only)."""
+def number_arg(value: str) -> int | None:
+    """Read an id (a partner's, a listing's) from a query argument: plain digits only."""
     return int(value) if ID.fullmatch(value) else None
 
 
@@ -110,7 +110,7 @@ def widget_config() -> Response:
 def widget_click() -> tuple[str, int]:
     """Count a click on a result in the widget."""
     caller_id = _caller().id
-    if partner_id_arg(request.args.get("id", "")) is None:
+    if number_arg(request.args.get("id", "")) is None:
         raise InvalidInput("'id' must be the clicked listing's id.", code="invalid_id")
     commit_count(lambda session: counts.record_click(session, caller_id))
     return "", 204
