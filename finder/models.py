@@ -64,7 +64,7 @@ class Source(enum.StrEnum):
     DEMO = "demo"
 
 
-def _string_enum(enum_class: type[enum.StrEnum]) -> sa.Enum:
+def string_enum(enum_class: type[enum.StrEnum]) -> sa.Enum:
     """Store an enum as its values in a VARCHAR, the same on SQLite and PostgreSQL."""
     return sa.Enum(enum_class, native_enum=False, length=20,
                    values_callable=lambda members: [member.value for member in members])
@@ -145,9 +145,9 @@ class Location(Base):
     # {"min": 90.0, "max": 120.0, "currency": "USD"} per session, or None.
     self_pay_price: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
-    status: Mapped[Status] = mapped_column(_string_enum(Status), default=Status.PUBLISHED,
+    status: Mapped[Status] = mapped_column(string_enum(Status), default=Status.PUBLISHED,
                                            index=True)
-    source: Mapped[Source] = mapped_column(_string_enum(Source), default=Source.IMPORT)
+    source: Mapped[Source] = mapped_column(string_enum(Source), default=Source.IMPORT)
     last_verified: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -219,6 +219,50 @@ class DatabaseIdentity(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     database_id: Mapped[str] = mapped_column(sa.String(36))
+
+
+class Actor(enum.StrEnum):
+    """Who changed a listing."""
+
+    OWNER = "owner"
+    MODERATOR = "moderator"
+    IMPORT = "import"
+    PARTNER = "partner"
+    SYSTEM = "system"
+
+
+class ListingChange(Base):
+    """One change to a listing: who, when, and each field from what to what. Private: shown
+    only to moderators and the listing's owner."""
+
+    __tablename__ = "listing_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("location.id"), index=True)
+    actor_kind: Mapped[Actor] = mapped_column(string_enum(Actor))
+    actor: Mapped[str] = mapped_column(sa.String(254), default="")  # an e-mail, a file name
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # {"field": [old, new], ...}
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class OutboxMessage(Base):
+    """An e-mail to send: written in the transaction that decides it, delivered after, and
+    kept (with its attempts) whether or not the mail server answers."""
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(40))  # owner_link, approved, rejected, ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
 
 
 class IndexChange(Base):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
+from finder.clinics import models as _clinic_models  # noqa: F401  (their tables)
 from finder.db import make_engine
 from finder.models import Base
-from finder.partners import models as _partner_models  # noqa: F401  (their tables)
+from finder.moderation import models as _moderation_models  # noqa: F401
+from finder.partners import models as _partner_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Moderation: operators' accounts and login, the queue of submissions, diffs and duplicates."""
