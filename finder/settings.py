@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import string
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,16 @@ def _base_url(value: str) -> str:
     clean = value.strip().rstrip("/")
     if clean and not clean.startswith(("https://", "http://")):
         raise ValueError("must be an http(s) URL like https://finder.example")
+    return clean
+
+
+def _smtp_url(value: str) -> str:
+    clean = value.strip()
+    if clean:
+        parts = urllib.parse.urlsplit(clean)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be a URL like smtp://user:password@mail.example:587 or "
+                             "smtps://mail.example:465")
     return clean
 
 
@@ -179,6 +190,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BASE_URL", "",
             "The directory's public URL (e.g. `https://finder.example`), used in the snippets "
             "`finder partners` prints; empty: `http://127.0.0.1:5000`.", _base_url),
+    Setting("OWNER_LINK_DAYS", 7,
+            "Days an owner's private editing link works (each link works once).",
+            _positive_int),
+    Setting("SMTP_URL", "",
+            "Mail server for the outbox: `smtp://user:password@host:587` (STARTTLS when the "
+            "server offers it) or `smtps://...:465`; empty: messages wait in the outbox.",
+            _smtp_url),
+    Setting("MAIL_FROM", "finder@localhost",
+            "Sender address of the directory's e-mails."),
     Setting("DECAY_OFFSET_MI", 2.0,
             "Distance in miles within which `sort=best` applies no distance penalty.",
             _positive_float),
