@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from . import document, geo, vocabulary
+from .clinics import submissions
 from .db import get_session
+from .errors import InvalidInput
 from .geocode import get_geocoder
 from .hours import status
 from .listings import get_document
@@ -25,6 +27,7 @@ from .search.outcome import Hit, SearchOutcome
 from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
 from .search.service import search
+from .security import get_rate_limits
 
 bp = Blueprint("api", __name__)
 
@@ -161,6 +164,26 @@ def search_listings() -> Response:
         f'<{url}>; rel="{rel}"' for rel, url in body["links"].items()
     )
     return response
+
+
+@bp.post("/api/v1/listings")
+def submit_listing() -> tuple[Response, int]:
+    """Take a clinic's listing document (with a private ``owner_email``) for moderation."""
+    get_rate_limits().enforce(current_app.config["SUBMIT_RATE_LIMIT"], "submit",
+                              request.remote_addr or "unknown", what=" submissions")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("Send the listing document as a JSON object.",
+                           code="invalid_listing")
+    email = data.pop("owner_email", None)
+    if not isinstance(email, str) or not email.strip():
+        raise InvalidInput("owner_email: say where the private editing link should go.",
+                           code="invalid_owner_email")
+    session = get_session()
+    submission = submissions.submit(session, data, email, get_geocoder(),
+                                    current_app.config["DEFAULT_COUNTRY"])
+    session.commit()
+    return jsonify({"id": submission.id, "status": submission.status.value}), 202
 
 
 @bp.get("/api/v1/listings/<int:location_id>")

@@ -88,6 +88,19 @@ class RateLimits:
                 raise TooManyRequests(description=str(item))
         g.rate_limit = (self.items[0], address)
 
+    def enforce(self, rates: str, *identifiers: str, what: str = "") -> None:
+        """Count this request against further ``rates`` kept for ``identifiers`` (a partner,
+        a form); refuse it when one is used up. A store that does not answer lets it by."""
+        for item in limits.parse_many(rates):
+            try:
+                allowed = self.counter.hit(item, *identifiers)
+            except Exception as exc:  # the storage's own errors, as in ``hit``
+                current_app.logger.warning("rate limits not counted: %s", exc)
+                return
+            if not allowed:
+                g.rate_limit = (item, *identifiers)  # what the headers then tell
+                raise TooManyRequests(description=f"{item}{what}")
+
     def add_headers(self, response: Response) -> None:
         """Tell the client how much of its (first exhausted, else first) limit is left."""
         item, *identifiers = g.pop("rate_limit", (None,))
@@ -103,6 +116,11 @@ class RateLimits:
         if response.status_code == 429:
             response.headers["Retry-After"] = str(max(1, math.ceil(stats.reset_time
                                                                    - time.time())))
+
+
+def get_rate_limits() -> RateLimits:
+    limits_: RateLimits = current_app.extensions["finder.rate_limits"]
+    return limits_
 
 
 def init_app(app: Flask) -> None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import limits
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import TooManyRequests
 
 from ..db import get_session
 from ..errors import AccessDenied
+from ..security import get_rate_limits
 from .keys import by_key
 from .models import Partner
 
@@ -74,17 +73,8 @@ def _own(origin: str) -> bool:
 
 def _limit(partner: Partner) -> None:
     """Count the request against the partner's own limit (over all its visitors)."""
-    rates = partner.rate_limit or current_app.config["PARTNER_RATE_LIMIT"]
-    counter = current_app.extensions["finder.rate_limits"].counter
-    for item in limits.parse_many(rates):
-        try:
-            allowed = counter.hit(item, "partner", str(partner.id))
-        except Exception as exc:  # the shared store is down: serve, as for other limits
-            current_app.logger.warning("partner rate limit not counted: %s", exc)
-            return
-        if not allowed:
-            g.rate_limit = (item, "partner", str(partner.id))  # what the headers then tell
-            raise TooManyRequests(description=f"{item} for this partner")
+    get_rate_limits().enforce(partner.rate_limit or current_app.config["PARTNER_RATE_LIMIT"],
+                              "partner", str(partner.id), what=" for this partner")
 
 
 def guard() -> Response | None:

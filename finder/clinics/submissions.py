@@ -1,0 +1,218 @@
+"""Submissions: a clinic's listing document waits for a moderator; approving it publishes it
+(or changes the published listing) through the importer, with its history and the owner told.
+
+Functions take a session and never commit: the views and commands that call them do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session, selectinload
+
+from .. import document, geo
+from ..errors import GeocodingError, InvalidInput
+from ..geocode import GeocoderChain
+from ..importer import Importer, locate, location_columns
+from ..listings import document_json
+from ..models import Actor, ListingChange, Location, Practitioner, Source, Status
+from .models import Decision, Kind, Submission
+
+NEAR_KM = 0.5  # a "near-identical name" counts as a duplicate within this distance
+SAME_NAME = 0.9  # how alike two names must be (difflib's ratio, case folded)
+# Fields the history leaves out: they change on every write or are derived.
+UNTRACKED = {"id", "updated_at", "hours_text", "timezone", "geocode_precision"}
+
+
+def owner_email(text: str) -> str:
+    """Return a normalised owner e-mail, or raise InvalidInput saying what is wrong."""
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"owner_email: {exc}", code="invalid_owner_email") from None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a submitted address was placed, and how precisely."""
+
+    lat: float
+    lon: float
+    precision: str
+    warning: str = ""
+
+
+def check(data: Any, geocoder: GeocoderChain, default_country: str
+          ) -> tuple[document.ListingDocument, Placement]:
+    """Validate a listing document as the import does and locate it; raise InvalidInput."""
+    if not isinstance(data, dict):
+        raise InvalidInput("A listing document is a JSON object.", code="invalid_listing")
+    checked = document.validate(data, default_country)
+    warnings: list[str] = []
+    try:
+        fields = locate(location_columns(checked), geocoder, warnings.append)
+    except GeocodingError as exc:
+        raise InvalidInput(f"address: {exc.message}", code="invalid_listing") from None
+    return checked, Placement(fields["latitude"], fields["longitude"],
+                              fields["geocode_precision"], " ".join(warnings))
+
+
+def submit(session: Session, data: dict[str, Any], email: str, geocoder: GeocoderChain,
+           default_country: str, location: Location | None = None) -> Submission:
+    """Queue a new listing, or an owner's edit of ``location``, for moderation."""
+    checked, _ = check(data, geocoder, default_country)
+    stored = checked.model_dump(mode="json", exclude_unset=True)
+    if location is not None:
+        stored["external_id"] = location.external_id  # an edit changes this listing only
+    else:
+        stored.pop("external_id", None)  # given when approved
+    submission = Submission(kind=Kind.EDIT if location is not None else Kind.NEW,
+                            location_id=location.id if location is not None else None,
+                            document=stored, owner_email=owner_email(email))
+    session.add(submission)
+    session.flush()
+    return submission
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    location_id: int
+    name: str
+    reasons: tuple[str, ...]
+
+
+def _host(url: str) -> str:
+    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
+    return host.removeprefix("www.")
+
+
+def likely_duplicates(session: Session, submission: Submission, geocoder: GeocoderChain,
+                      default_country: str) -> list[Duplicate]:
+    """Published listings that look like the submission's: the same phone, website host or
+    NPI, or a near-identical name close by, each with why."""
+    try:
+        checked, placed = check(submission.document, geocoder, default_country)
+    except InvalidInput:
+        return []
+    phone, host, npi = checked.phone, _host(checked.website), checked.npi
+    box = NEAR_KM / 111.0  # in degrees of latitude: a prefilter only
+    candidates = session.scalars(sa.select(Location).where(
+        Location.status == Status.PUBLISHED,
+        Location.id != (submission.location_id or 0),
+        sa.or_(*(clause for clause in (
+            Location.phone == phone if phone else None,
+            Location.npi == npi if npi else None,
+            Location.website.contains(host) if host else None,
+            sa.and_(Location.latitude.between(placed.lat - box, placed.lat + box),
+                    Location.longitude.between(placed.lon - 2 * box, placed.lon + 2 * box)),
+        ) if clause is not None)))).all()
+    found = []
+    for location in candidates:
+        reasons = []
+        if phone and location.phone == phone:
+            reasons.append(f"same phone {phone}")
+        if host and _host(location.website) == host:
+            reasons.append(f"same website {host}")
+        if npi and location.npi == npi:
+            reasons.append(f"same NPI {npi}")
+        alike = difflib.SequenceMatcher(None, location.name.casefold(),
+                                        checked.name.casefold()).ratio()
+        km = geo.geodesic_km(placed.lat, placed.lon, location.latitude, location.longitude)
+        if alike >= SAME_NAME and km <= NEAR_KM:
+            reasons.append(f"a name like {location.name!r} {km:.2f} km away")
+        if reasons:
+            found.append(Duplicate(location.id, location.name, tuple(reasons)))
+    return found
+
+
+def _tracked(listing: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in listing.items() if name not in UNTRACKED}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """Each field that differs, as [old, new]."""
+    old, new = _tracked(before), _tracked(after)
+    return {name: [old.get(name), new.get(name)] for name in dict.fromkeys([*old, *new])
+            if old.get(name) != new.get(name)}
+
+
+def _load(session: Session, location_id: int) -> Location:
+    location = session.scalars(sa.select(Location).where(Location.id == location_id).options(
+        selectinload(Location.organization),
+        selectinload(Location.practitioners).selectinload(Practitioner.certifications),
+    ).execution_options(populate_existing=True)).one()
+    return location
+
+
+def proposed_changes(session: Session, submission: Submission) -> dict[str, list[Any]]:
+    """What approving an edit would change in the published listing, field by field."""
+    if submission.location_id is None:
+        return diff({}, submission.document)
+    current = document_json(_load(session, submission.location_id))
+    return {name: change for name, change in diff(current, {**current, **submission.document})
+            .items() if name in submission.document}
+
+
+def approve(session: Session, submission: Submission, moderator_id: int | None, moderator: str,
+            geocoder: GeocoderChain, default_country: str) -> Location:
+    """Publish a new listing or apply an edit; record the history. Raise InvalidInput if the
+    document no longer passes (the rules may have changed since it was sent)."""
+    if submission.status not in (Decision.PENDING, Decision.CHANGES_REQUESTED):
+        raise InvalidInput(f"This submission was already {submission.status.value}.")
+    data = dict(submission.document)
+    before: dict[str, Any] = {}
+    if submission.location_id is None:
+        data["external_id"] = f"submission-{submission.id}"
+    else:
+        before = document_json(_load(session, submission.location_id))
+    importer = Importer(session, geocoder, default_country, Source.SELF_SUBMITTED)
+    importer.prefetch([(1, data)])
+    importer.add_document(1, data)
+    if importer.report.rejected:
+        raise InvalidInput(importer.report.rejected[0].reason, code="invalid_listing")
+    importer.flush()
+    location = session.scalars(sa.select(Location).where(
+        Location.external_id == data["external_id"])).one()
+    location.owner_email = submission.owner_email
+    location.status = Status.PUBLISHED
+    session.flush()
+    after = document_json(_load(session, location.id))
+    session.add(ListingChange(location_id=location.id, actor_kind=Actor.MODERATOR,
+                              actor=moderator, changes=diff(before, after),
+                              note=f"submission {submission.id} approved"))
+    _decide(submission, Decision.APPROVED, moderator_id)
+    submission.location_id = location.id
+    return location
+
+
+def reject(submission: Submission, moderator_id: int, reason: str) -> None:
+    if not reason.strip():
+        raise InvalidInput("Say why the submission is rejected: the clinic is told.")
+    _decide(submission, Decision.REJECTED, moderator_id, reason.strip())
+
+
+def request_changes(submission: Submission, moderator_id: int, message: str) -> None:
+    if not message.strip():
+        raise InvalidInput("Say what should change: the clinic is told.")
+    _decide(submission, Decision.CHANGES_REQUESTED, moderator_id, message.strip())
+
+
+def _decide(submission: Submission, decision: Decision, moderator_id: int | None,
+            message: str = "") -> None:
+    submission.status = decision
+    submission.decided_by = moderator_id
+    submission.decided_at = datetime.now(UTC)
+    if message:
+        submission.message = message
+
+
+def history(session: Session, location_id: int) -> list[ListingChange]:
+    """A listing's changes, newest first."""
+    return list(session.scalars(sa.select(ListingChange).where(
+        ListingChange.location_id == location_id).order_by(ListingChange.id.desc())))
