@@ -30,7 +30,8 @@ SEARCH_ERROR_CODES = [
     "unknown_postcode", "unknown_city", "unsupported_country",
 ]
 STATUS_ERROR_CODES: dict[int, list[str]] = {
-    400: [*SEARCH_ERROR_CODES, "invalid_id", "bad_request"],
+    400: [*SEARCH_ERROR_CODES, "invalid_id", "invalid_listing", "invalid_owner_email",
+          "bad_request"],
     403: ["invalid_key", "origin_not_allowed", "missing_key"],
     404: ["listing_not_found", "not_found"],
     405: ["method_not_allowed"],
@@ -500,6 +501,25 @@ def openapi_document() -> dict[str, Any]:
                        {"name": "id", "in": "query", "required": True,
                         "schema": {"type": "integer"}, "description": "The listing clicked."}],
         "responses": {"204": click.pop("200"), **click},
+    }})
+    submitted = _responses({"description": "Queued for moderation", "content": {
+        "application/json": {"schema": {
+            "type": "object", "required": ["id", "status"],
+            "properties": {"id": {"type": "integer"},
+                           "status": {"type": "string", "enum": ["pending"]}}}}}},
+        400, 403, *COMMON_ERRORS, 503)
+    spec.path("/api/v1/listings", operations={"post": {
+        "summary": "Submit a listing for moderation",
+        "operationId": "submitListing",
+        "description": "A clinic's listing document (the shape `GET /api/v1/listings/{id}` "
+                       "returns; read-only fields left out) with a private `owner_email`, "
+                       "where the editing link is sent. Nothing is published before a "
+                       "moderator approves it.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "allOf": [_ref("ListingDocument"), {
+                "type": "object", "required": ["owner_email"],
+                "properties": {"owner_email": {"type": "string", "format": "email"}}}]}}}},
+        "responses": {"202": submitted.pop("200"), **submitted},
     }})
     spec.path("/api/v1/listings/{location_id}", operations={"get": {
         "summary": "One published listing",

@@ -167,3 +167,12 @@ def test_the_owner_email_is_never_public(app: Flask, client: FlaskClient) -> Non
     for page in pages:
         assert page.status_code == 200
         assert OWNER not in page.get_data(as_text=True)
+
+
+def test_submission_answers_are_as_documented(client: FlaskClient) -> None:
+    from tests.test_openapi import assert_documented
+
+    accepted = post(client, {**listing(), "owner_email": OWNER})
+    assert accepted.status_code == 202
+    assert_documented(accepted, "POST")
+    assert_documented(post(client, {**listing(phone="12"), "owner_email": OWNER}), "POST")
