@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -12,6 +14,30 @@ from .fastjson import OrjsonProvider
 from .resources import resource_dir
 
 
+def stored_secret_key(data_dir: Path) -> str:
+    """Return the key kept in the data folder, making it on first use.
+
+    Every worker and every command on this machine must sign with the same key (a login, an
+    owner's link and a form made by one are checked by another), so a key made at random is
+    made once and kept, readable only by its owner. Servers that share a database need
+    FINDER_SECRET_KEY instead.
+    """
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        made = data_dir / f".secret_key.{os.getpid()}"
+        descriptor = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(made, path)  # whole or not at all; the first process to get here wins
+        except FileExistsError:
+            pass
+        finally:
+            made.unlink()
+    return path.read_text("ascii").strip()
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: declared defaults, then the FINDER_* environment, then test_config."""
     app = Flask(__name__, template_folder=str(resource_dir("templates")))
@@ -19,7 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings.load())
     if test_config:
         app.config.update(test_config)
-    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or stored_secret_key(
+        Path(app.config["DATA_DIR"]))
 
     from . import api, demo, http_errors, partners, places, security, transfer, views
     from .search import filter_values

@@ -162,7 +162,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_COUNTRY", "US",
             "Country used for postcodes and cities when a request names none.", _country),
     Setting("SECRET_KEY", "",
-            "Key that signs sessions and form tokens; a random one is made when empty."),
+            "Key that signs logins, owner links and form tokens. Empty: one is made once and "
+            "kept in DATA_DIR/secret_key; set it when several servers share a database."),
     Setting("GEOCODERS", "gazetteer",
             "Comma-separated geocoders tried in order: `gazetteer` (offline), `nominatim`.",
             _names),

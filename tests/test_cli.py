@@ -120,3 +120,16 @@ def test_serve_refuses_a_database_that_needs_init(runner: Runner, data_dir: Path
     assert result.exit_code == 1
     assert "run `finder init`" in result.output
     assert runner.invoke("init").exit_code == 0
+
+
+def test_a_made_secret_key_is_kept_and_shared(tmp_path: Path) -> None:
+    from finder import create_app
+
+    first = create_app({"DATA_DIR": str(tmp_path / "instance"), "SECRET_KEY": ""})
+    again = create_app({"DATA_DIR": str(tmp_path / "instance"), "SECRET_KEY": ""})
+    assert first.config["SECRET_KEY"] == again.config["SECRET_KEY"]
+    assert len(first.config["SECRET_KEY"]) == 64
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+    assert list((tmp_path / "instance").glob(".secret_key.*")) == []
+    set_key = create_app({"DATA_DIR": str(tmp_path / "instance"), "SECRET_KEY": "given"})
+    assert set_key.config["SECRET_KEY"] == "given"
