@@ -374,12 +374,12 @@ def _checked(check: Callable[..., str], *args: str) -> str:
         raise _error("invalid", message) from None
 
 
-def describe(error: ValidationError, rename: Callable[[str], str] = str, limit: int = 3
-             ) -> str:
-    """Return a validation error as one line naming each bad field ("practitioners[0].npi:
-    '123' is not 10 digits; ..."); ``rename`` turns a field's path into the input's name."""
-    parts = []
-    for item in error.errors(include_url=False)[:limit]:
+def field_messages(error: ValidationError, rename: Callable[[str], str] = str
+                   ) -> list[tuple[str, str]]:
+    """Return each bad field of a validation error, as (its name, what is wrong with it);
+    ``rename`` turns a field's path ("practitioners[0].npi") into the input's name."""
+    found = []
+    for item in error.errors(include_url=False):
         context = item.get("ctx") or {}
         path = ""
         for key in [*item["loc"], *filter(None, str(context.get("field", "")).split("."))]:
@@ -396,7 +396,16 @@ def describe(error: ValidationError, rename: Callable[[str], str] = str, limit: 
                               "greater_", "less_", "literal_", "too_", "dict_", "model_")):
             shown = repr(item["input"])
             message = f"{message} (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
-        parts.append(f"{rename(path)}: {message}" if path else message)
+        found.append((rename(path) if path else "", message))
+    return found
+
+
+def describe(error: ValidationError, rename: Callable[[str], str] = str, limit: int = 3
+             ) -> str:
+    """Return a validation error as one line naming each bad field ("practitioners[0].npi:
+    '123' is not 10 digits; ..."); ``rename`` turns a field's path into the input's name."""
+    parts = [f"{name}: {message}" if name else message
+             for name, message in field_messages(error, rename)[:limit]]
     more = error.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
