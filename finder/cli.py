@@ -21,6 +21,7 @@ from .errors import FinderError
 from .geocode import get_geocoder
 from .importer import import_csv, import_documents, import_practitioners, read_rows
 from .json_input import read_documents
+from .mail_cli import outbox_command
 from .models import Location, Source
 from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
@@ -279,5 +280,5 @@ def main(ctx: click.Context) -> None:
 
 
 for _command in (init_command, import_command, reindex_command, generate_command,
-                 serve_command, demo_command, partners_group):
+                 serve_command, demo_command, partners_group, outbox_command):
     main.add_command(_command)
