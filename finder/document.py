@@ -374,6 +374,16 @@ def _checked(check: Callable[..., str], *args: str) -> str:
         raise _error("invalid", message) from None
 
 
+class InvalidListing(InvalidInput):
+    """A listing document with bad fields; ``fields`` says what is wrong with each."""
+
+    code = "invalid_listing"
+
+    def __init__(self, message: str, fields: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
 def field_messages(error: ValidationError, rename: Callable[[str], str] = str
                    ) -> list[tuple[str, str]]:
     """Return each bad field of a validation error, as (its name, what is wrong with it);
@@ -418,7 +428,7 @@ def validate(data: Any, default_country: str, require_location: bool = True,
             data, context={"default_country": default_country,
                            "require_location": require_location})
     except ValidationError as exc:
-        raise InvalidInput(describe(exc, rename), code="invalid_listing") from None
+        raise InvalidListing(describe(exc, rename), field_messages(exc, rename)) from None
 
 
 def json_schema(schema_id: str) -> dict[str, Any]:

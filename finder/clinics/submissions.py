@@ -7,6 +7,7 @@ Functions take a session and never commit: the views and commands that call them
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,12 +49,13 @@ class Placement:
     warning: str = ""
 
 
-def check(data: Any, geocoder: GeocoderChain, default_country: str
-          ) -> tuple[document.ListingDocument, Placement]:
-    """Validate a listing document as the import does and locate it; raise InvalidInput."""
+def check(data: Any, geocoder: GeocoderChain, default_country: str,
+          rename: Callable[[str], str] = str) -> tuple[document.ListingDocument, Placement]:
+    """Validate a listing document as the import does and locate it; raise InvalidInput.
+    ``rename`` names a bad field as the input does (a form's field, the document's path)."""
     if not isinstance(data, dict):
         raise InvalidInput("A listing document is a JSON object.", code="invalid_listing")
-    checked = document.validate(data, default_country)
+    checked = document.validate(data, default_country, rename=rename)
     warnings: list[str] = []
     try:
         fields = locate(location_columns(checked), geocoder, warnings.append)
