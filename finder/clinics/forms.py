@@ -41,6 +41,8 @@ def _choices(terms: dict[str, Any]) -> list[SelectChoice]:
 class ListingForm(FlaskForm):  # type: ignore[misc]
     """A whole listing, as a clinic fills it in."""
 
+    form_errors: list[str]  # errors of no one field (wtforms sets it)
+
     name = StringField("Clinic name", validators=[Length(max=200)])
     organization = StringField("Organisation (if the clinic belongs to a group)",
                                validators=[Optional(), Length(max=200)])
@@ -152,10 +154,22 @@ class ListingForm(FlaskForm):  # type: ignore[misc]
 
     def show_errors(self, fields: list[tuple[str, str]]) -> None:
         """Put each message next to its field (others go to the form's own list)."""
-        self.form_errors = list(self.form_errors)
+        general: list[str] = list(self.form_errors)
         for name, message in fields:
             field: Field | None = self._fields.get(name.split("[", 1)[0])
             if field is None:
-                self.form_errors.append(f"{name}: {message}" if name else message)
+                general.append(f"{name}: {message}" if name else message)
             else:
                 field.errors = [*field.errors, message]
+        self.form_errors = general
+
+
+class EmailForm(FlaskForm):  # type: ignore[misc]
+    """One e-mail address: to ask for an owner link, or to claim a listing."""
+
+    email = EmailField("Your e-mail address", validators=[Length(max=254)])
+    fax_number = StringField("Leave this empty", validators=[Optional()])
+    send = SubmitField("Send me a link")
+
+    def is_bot(self) -> bool:
+        return bool((self.fax_number.data or "").strip())

@@ -89,7 +89,8 @@ class Duplicate:
     reasons: tuple[str, ...]
 
 
-def _host(url: str) -> str:
+def website_host(url: str) -> str:
+    """A website's host name, without ``www.``."""
     host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
     return host.removeprefix("www.")
 
@@ -102,7 +103,7 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
         checked, placed = check(submission.document, geocoder, default_country)
     except InvalidInput:
         return []
-    phone, host, npi = checked.phone, _host(checked.website), checked.npi
+    phone, host, npi = checked.phone, website_host(checked.website), checked.npi
     box = NEAR_KM / 111.0  # in degrees of latitude: a prefilter only
     candidates = session.scalars(sa.select(Location).where(
         Location.status == Status.PUBLISHED,
@@ -119,7 +120,7 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
         reasons = []
         if phone and location.phone == phone:
             reasons.append(f"same phone {phone}")
-        if host and _host(location.website) == host:
+        if host and website_host(location.website) == host:
             reasons.append(f"same website {host}")
         if npi and location.npi == npi:
             reasons.append(f"same NPI {npi}")

@@ -1,8 +1,11 @@
-"""Clinics' pages: add a listing (checked and placed before it is sent)."""
+"""Clinics' pages: add a listing (checked and placed before it is sent), ask for an owner
+link, change a listing through it, and claim a listing an import made."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import csv_listing
@@ -10,9 +13,13 @@ from ..db import get_session
 from ..document import InvalidListing
 from ..errors import InvalidInput
 from ..geocode import get_geocoder
+from ..listings import document_json, get_published
+from ..mail import deliver_soon
+from ..models import Location, Status
 from ..security import get_rate_limits
-from . import submissions
-from .forms import ListingForm
+from . import messages, owners, submissions
+from .forms import EmailForm, ListingForm
+from .models import Kind, Submission
 from .submissions import Placement
 
 bp = Blueprint("clinics", __name__)
@@ -77,3 +84,136 @@ def submitted() -> str:
         lines=["A moderator checks every listing before it is published, usually within two "
                "working days.",
                "We will e-mail you when it is live, with a private link to change it later."])
+
+
+def link_to_edit(location: Location, email: str) -> str:
+    """A new private link for the owner to change this listing."""
+    token = owners.make_token(current_app.config["SECRET_KEY"], location.id, email)
+    return url_for("clinics.edit", token=token, _external=True)
+
+
+def _limit(what: str) -> None:
+    get_rate_limits().enforce(current_app.config["SUBMIT_RATE_LIMIT"], what,
+                              request.remote_addr or "unknown", what=f" {what} requests")
+
+
+def _email(form: EmailForm) -> str:
+    try:
+        return submissions.owner_email(form.email.data or "")
+    except InvalidInput as exc:
+        form.email.errors = [exc.message.removeprefix("owner_email: ")]
+        return ""
+
+
+@bp.route("/manage", methods=["GET", "POST"])
+def manage() -> str | tuple[str, int]:
+    """Ask for a new owner link by e-mail; the answer is the same whether or not the address
+    owns a listing, so the page tells no one who does."""
+    form = EmailForm()
+    if not form.is_submitted():
+        return render_template("clinics/manage.html", form=form)
+    email = _email(form) if form.validate() else ""
+    if not email:
+        return render_template("clinics/manage.html", form=form), 400
+    if not form.is_bot():
+        _limit("manage")
+        session = get_session()
+        days = current_app.config["OWNER_LINK_DAYS"]
+        for location in session.scalars(sa.select(Location).where(
+                sa.func.lower(Location.owner_email) == email.lower(),
+                Location.status == Status.PUBLISHED)):
+            messages.owner_link(session, email, location.name, link_to_edit(location, email),
+                                days)
+        session.commit()
+        deliver_soon(current_app._get_current_object())  # type: ignore[attr-defined]
+    return render_template(
+        "clinics/thanks.html", heading="Check your e-mail",
+        lines=[f"If {email} owns a listing here, a private link to change it is on its way.",
+               "It can take a few minutes. Nothing came? Check the spam folder, or the "
+               "address your listing was sent with."])
+
+
+@bp.route("/manage/<token>", methods=["GET", "POST"])
+def edit(token: str) -> str | tuple[str, int] | BaseResponse:
+    """Change a listing through its owner's private link; a moderator checks the change."""
+    session = get_session()
+    link = owners.read_token(session, current_app.config["SECRET_KEY"], token,
+                             current_app.config["OWNER_LINK_DAYS"])
+    location = session.get(Location, link.location_id)
+    if location is None or location.owner_email.lower() != link.email.lower():
+        raise owners.InvalidLink("This link is not valid. Ask for a new one on the Manage "
+                                 "page.")
+    form = ListingForm()
+    history = submissions.history(session, location.id)
+    if not form.is_submitted():
+        form.fill(document_json(location))
+        return render_template("clinics/edit.html", form=form, location=location,
+                               placement=None, history=history)
+    if not form.validate():
+        return render_template("clinics/edit.html", form=form, location=location,
+                               placement=None, history=history), 400
+    data, placement = check_form(form)
+    if data is not None and form.send.data:
+        submissions.submit(session, data, link.email, get_geocoder(),
+                           current_app.config["DEFAULT_COUNTRY"], location=location)
+        owners.spend(session, link)
+        try:
+            session.commit()
+        except IntegrityError:  # the same link sent twice at once
+            session.rollback()
+            raise owners.InvalidLink("This link has been used already. Ask for a new one on "
+                                     "the Manage page.", code="used_link") from None
+        return redirect(url_for(".changed"), 303)
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("clinics/edit.html", form=form, location=location,
+                           placement=placement, history=history), status
+
+
+@bp.get("/manage/thanks")
+def changed() -> str:
+    """Say what happens to a change."""
+    return render_template(
+        "clinics/thanks.html", heading="Thank you: your change is waiting for review",
+        lines=["A moderator checks it, usually within two working days; until then patients "
+               "see the listing as it was.",
+               "We will e-mail you when it is live."])
+
+
+def _same_domain(email: str, website: str) -> bool:
+    """Whether an e-mail's domain is the website's (or one of its subdomains)."""
+    domain = email.rsplit("@", 1)[-1].lower()
+    host = submissions.website_host(website)
+    return bool(host) and (domain == host or domain.endswith(f".{host}")
+                           or host.endswith(f".{domain}"))
+
+
+@bp.route("/providers/<int:location_id>/claim", methods=["GET", "POST"])
+def claim(location_id: int) -> str | tuple[str, int]:
+    """Claim a listing: an address on the clinic's own website domain gets a link at once;
+    any other goes to a moderator first."""
+    session = get_session()
+    listing = get_published(session, location_id)
+    form = EmailForm()
+    if not form.is_submitted():
+        return render_template("clinics/claim.html", form=form, listing=listing)
+    email = _email(form) if form.validate() else ""
+    if not email:
+        return render_template("clinics/claim.html", form=form, listing=listing), 400
+    if not form.is_bot():
+        _limit("claim")
+        location = session.get(Location, location_id)
+        assert location is not None  # published a moment ago
+        if _same_domain(email, location.website) and not location.owner_email:
+            location.owner_email = email
+            messages.owner_link(session, email, location.name, link_to_edit(location, email),
+                                current_app.config["OWNER_LINK_DAYS"])
+        else:
+            session.add(Submission(kind=Kind.CLAIM, location_id=location.id, document={},
+                                   owner_email=email))
+            messages.claim_waiting(session, email, location.name)
+        session.commit()
+        deliver_soon(current_app._get_current_object())  # type: ignore[attr-defined]
+    return render_template(
+        "clinics/thanks.html", heading="Check your e-mail",
+        lines=[f"We have written to {email} about {listing.name}: either your private link "
+               "to change the listing, or a note that a moderator checks your claim first."])

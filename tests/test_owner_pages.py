@@ -1,0 +1,153 @@
+"""Owners at work: ask for a link (the same answer for any address), change the listing
+through it (once; moderated while the listing stays live), and claim an imported listing
+(at once from the clinic's own domain, through a moderator otherwise)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from finder.clinics.models import Kind, Submission
+from finder.db import session_scope
+from finder.models import Location, OutboxMessage
+from tests.conftest import AUSTIN, load, near, row
+
+OWNER = "frontdesk@congress-physio.example"
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def outbox(app: Flask) -> list[OutboxMessage]:
+    with session_scope(app) as session:
+        return list(session.query(OutboxMessage).order_by(OutboxMessage.id))
+
+
+def submissions(app: Flask) -> list[Submission]:
+    with session_scope(app) as session:
+        return list(session.query(Submission).order_by(Submission.id))
+
+
+def directory(app: Flask, owner: str = OWNER) -> int:
+    load(app, [row("congress", "Congress Physio", near(AUSTIN, 0.5), services="Dry needling",
+                   phone="512-555-0100", website="https://www.congress-physio.example")])
+    with session_scope(app) as session:
+        location = session.query(Location).one()
+        location.owner_email = owner
+        session.commit()
+        return location.id
+
+
+def link_in(message: OutboxMessage) -> str:
+    found = re.search(r"https?://\S+/manage/\S+", message.body)
+    assert found, message.body
+    return found.group(0).split("/manage/", 1)[1]
+
+
+def ask_for_link(client: FlaskClient, email: str) -> Any:
+    return client.post("/manage", data={"csrf_token": csrf(client, "/manage"), "email": email,
+                                        "send": "1"})
+
+
+def test_the_manage_page_answers_alike_for_any_address(app: Flask, client: FlaskClient) -> None:
+    directory(app)
+    known = ask_for_link(client, OWNER).get_data(as_text=True)
+    unknown = ask_for_link(client, "someone@else.example").get_data(as_text=True)
+    assert known.replace(OWNER, "X") == unknown.replace("someone@else.example", "X")
+    [message] = outbox(app)
+    assert message.to == OWNER and message.kind == "owner_link"
+    assert "Congress Physio" in message.subject
+
+
+def test_an_owner_changes_the_listing_through_the_link_once(app: Flask,
+                                                            client: FlaskClient) -> None:
+    location_id = directory(app)
+    ask_for_link(client, OWNER)
+    token = link_in(outbox(app)[0])
+    page = client.get(f"/manage/{token}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'value="Congress Physio"' in text and "History" in text
+    form = {name: value for name, value in re.findall(
+        r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', text)}
+    form.update(name="Congress Physio & Needling", send="1", services="Dry needling\nCupping")
+    sent = client.post(f"/manage/{token}", data=form)
+    assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
+    [edit] = submissions(app)
+    assert (edit.kind, edit.location_id, edit.owner_email) == (Kind.EDIT, location_id, OWNER)
+    assert edit.document["name"] == "Congress Physio & Needling"
+    # The published listing stays as it was until a moderator approves.
+    live = client.get(f"/api/v1/listings/{location_id}").get_json()
+    assert live["name"] == "Congress Physio"
+    again = client.get(f"/manage/{token}")
+    assert again.status_code == 403
+    assert "used already" in again.get_data(as_text=True)
+
+
+def test_a_forged_link_is_refused(app: Flask, client: FlaskClient) -> None:
+    directory(app)
+    response = client.get("/manage/not-a-real-token")
+    assert response.status_code == 403
+    assert "not valid" in response.get_data(as_text=True)
+
+
+def test_a_link_for_an_owner_who_changed_is_refused(app: Flask, client: FlaskClient) -> None:
+    directory(app)
+    ask_for_link(client, OWNER)
+    token = link_in(outbox(app)[0])
+    with session_scope(app) as session:
+        session.query(Location).one().owner_email = "new-owner@congress-physio.example"
+        session.commit()
+    assert client.get(f"/manage/{token}").status_code == 403
+
+
+def claim(client: FlaskClient, location_id: int, email: str) -> Any:
+    path = f"/providers/{location_id}/claim"
+    return client.post(path, data={"csrf_token": csrf(client, path), "email": email,
+                                   "send": "1"})
+
+
+def test_a_claim_from_the_clinic_s_domain_gets_a_link_at_once(app: Flask,
+                                                              client: FlaskClient) -> None:
+    location_id = directory(app, owner="")
+    response = claim(client, location_id, "Reception@Congress-Physio.example")
+    assert response.status_code == 200
+    [message] = outbox(app)
+    assert message.kind == "owner_link"
+    assert client.get(f"/manage/{link_in(message)}").status_code == 200
+    assert submissions(app) == []
+
+
+def test_a_claim_from_another_domain_goes_to_a_moderator(app: Flask,
+                                                         client: FlaskClient) -> None:
+    location_id = directory(app, owner="")
+    response = claim(client, location_id, "someone@gmail.example")
+    assert response.status_code == 200
+    [waiting] = submissions(app)
+    assert (waiting.kind, waiting.location_id, waiting.owner_email) == \
+        (Kind.CLAIM, location_id, "someone@gmail.example")
+    assert [message.kind for message in outbox(app)] == ["claim_waiting"]
+    with session_scope(app) as session:
+        assert session.get(Location, location_id).owner_email == ""  # type: ignore[union-attr]
+
+
+def test_a_bad_address_is_said_by_its_field(app: Flask, client: FlaskClient) -> None:
+    location_id = directory(app)
+    for response in (ask_for_link(client, "nope"), claim(client, location_id, "nope@")):
+        assert response.status_code == 400
+        assert 'id="email-error"' in response.get_data(as_text=True)
+    assert outbox(app) == []
+
+
+def test_the_profile_offers_the_claim(app: Flask, client: FlaskClient) -> None:
+    location_id = directory(app)
+    page = client.get(f"/providers/{location_id}").get_data(as_text=True)
+    assert f"/providers/{location_id}/claim" in page
+    assert OWNER not in page
