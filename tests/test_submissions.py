@@ -176,3 +176,44 @@ def test_submission_answers_are_as_documented(client: FlaskClient) -> None:
     assert accepted.status_code == 202
     assert_documented(accepted, "POST")
     assert_documented(post(client, {**listing(phone="12"), "owner_email": OWNER}), "POST")
+
+
+def test_a_duplicate_is_merged_or_set_aside(app: Flask, client: FlaskClient) -> None:
+    from finder.models import Location
+
+    load(app, [row("a", "Eastside Needling", near(AUSTIN, 1.05), phone="512-555-0199")])
+    first = post(client, {**listing(), "owner_email": OWNER}).get_json()["id"]
+    second = post(client, {**listing(name="Eastside Needling"), "owner_email": OWNER}
+                  ).get_json()["id"]
+    with session_scope(app) as session:
+        existing = session.query(Location).one()
+        merging = session.get(Submission, first)
+        dismissing = session.get(Submission, second)
+        assert merging is not None and dismissing is not None
+        submissions.not_a_duplicate(dismissing, existing.id)
+        assert submissions.likely_duplicates(session, dismissing, get_geocoder(app), "US") == []
+        location = submissions.merge(session, merging, existing.id, None, "mod",
+                                     get_geocoder(app), "US")
+        session.commit()
+        assert location.id == existing.id and location.external_id == "a"
+        assert location.owner_email == OWNER
+        assert location.phone == "+1 512-555-0177"  # the submitted details
+        assert merging.status is Decision.MERGED
+        assert session.query(Location).count() == 1
+
+
+def test_an_approved_claim_gives_the_listing_its_owner(app: Flask, client: FlaskClient) -> None:
+    from finder.models import Location
+
+    load(app, [row("a", "Eastside Needling", near(AUSTIN, 1.05))])
+    with session_scope(app) as session:
+        location = session.query(Location).one()
+        claim = Submission(kind=Kind.CLAIM, location_id=location.id, document={},
+                           owner_email=OWNER)
+        session.add(claim)
+        session.flush()
+        submissions.approve(session, claim, None, "mod", get_geocoder(app), "US")
+        session.commit()
+        assert location.owner_email == OWNER
+        assert "claim" in submissions.history(session, location.id)[0].note
+        assert submissions.pending(session) == []

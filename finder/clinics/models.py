@@ -42,6 +42,8 @@ class Submission(Base):
                                              index=True)
     message: Mapped[str] = mapped_column(sa.Text, default="")  # to the owner, from a moderator
     note: Mapped[str] = mapped_column(sa.Text, default="")  # moderators' own, private
+    # Listings a moderator said this is not a duplicate of: not proposed again.
+    not_duplicates: Mapped[list[int]] = mapped_column(Json, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))

@@ -108,6 +108,7 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
     candidates = session.scalars(sa.select(Location).where(
         Location.status == Status.PUBLISHED,
         Location.id != (submission.location_id or 0),
+        Location.id.not_in(submission.not_duplicates or [0]),
         sa.or_(*(clause for clause in (
             Location.phone == phone if phone else None,
             Location.npi == npi if npi else None,
@@ -168,12 +169,18 @@ def approve(session: Session, submission: Submission, moderator_id: int | None, 
     document no longer passes (the rules may have changed since it was sent)."""
     if submission.status not in (Decision.PENDING, Decision.CHANGES_REQUESTED):
         raise InvalidInput(f"This submission was already {submission.status.value}.")
+    if submission.kind is Kind.CLAIM:
+        return _approve_claim(session, submission, moderator_id, moderator)
     data = dict(submission.document)
     before: dict[str, Any] = {}
     if submission.location_id is None:
         data["external_id"] = f"submission-{submission.id}"
     else:
-        before = document_json(_load(session, submission.location_id))
+        target = _load(session, submission.location_id)
+        if target.external_id is None:
+            target.external_id = f"location-{target.id}"
+        data["external_id"] = target.external_id
+        before = document_json(target)
     importer = Importer(session, geocoder, default_country, Source.SELF_SUBMITTED)
     importer.prefetch([(1, data)])
     importer.add_document(1, data)
@@ -192,6 +199,41 @@ def approve(session: Session, submission: Submission, moderator_id: int | None, 
     _decide(submission, Decision.APPROVED, moderator_id)
     submission.location_id = location.id
     return location
+
+
+def _approve_claim(session: Session, submission: Submission, moderator_id: int | None,
+                   moderator: str) -> Location:
+    assert submission.location_id is not None  # a claim names its listing
+    location = _load(session, submission.location_id)
+    location.owner_email = submission.owner_email
+    session.add(ListingChange(location_id=location.id, actor_kind=Actor.MODERATOR,
+                              actor=moderator, changes={},
+                              note=f"claim {submission.id} approved: a new owner"))
+    _decide(submission, Decision.APPROVED, moderator_id)
+    return location
+
+
+def merge(session: Session, submission: Submission, location_id: int, moderator_id: int | None,
+          moderator: str, geocoder: GeocoderChain, default_country: str) -> Location:
+    """Fold a new listing into the published one it duplicates: that listing takes the
+    submitted details (and owner), and keeps its id, history and external id."""
+    if submission.kind is not Kind.NEW:
+        raise InvalidInput("Only a new listing can be merged into another.")
+    submission.location_id = location_id
+    location = approve(session, submission, moderator_id, moderator, geocoder, default_country)
+    submission.status = Decision.MERGED
+    return location
+
+
+def not_a_duplicate(submission: Submission, location_id: int) -> None:
+    """Stop proposing this listing as a duplicate of the submission."""
+    submission.not_duplicates = [*(submission.not_duplicates or []), location_id]
+
+
+def pending(session: Session) -> list[Submission]:
+    """The submissions waiting for a moderator, oldest first."""
+    return list(session.scalars(sa.select(Submission).where(
+        Submission.status == Decision.PENDING).order_by(Submission.id)))
 
 
 def reject(submission: Submission, moderator_id: int, reason: str) -> None:

@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("not_duplicates", JSON, nullable=False),
         sa.Column("created_at", WHEN, nullable=False),
         sa.Column("decided_at", WHEN, nullable=True),
         sa.Column("decided_by", sa.Integer(), nullable=True),
