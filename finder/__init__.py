@@ -48,7 +48,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or stored_secret_key(
         Path(app.config["DATA_DIR"]))
 
-    from . import api, demo, http_errors, partners, places, security, transfer, views
+    from . import (
+        api,
+        demo,
+        forms,
+        http_errors,
+        moderation,
+        partners,
+        places,
+        security,
+        transfer,
+        views,
+    )
     from .search import filter_values
 
     db.init_app(app)
@@ -60,6 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     transfer.init_app(app)
     demo.init_app(app)
     partners.init_app(app)
+    forms.init_app(app)
+    moderation.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(places.bp)
