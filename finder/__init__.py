@@ -60,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         transfer,
         views,
     )
+    from .clinics import views as clinic_views
     from .search import filter_values
 
     db.init_app(app)
@@ -76,4 +77,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(places.bp)
+    app.register_blueprint(clinic_views.bp)
     return app
