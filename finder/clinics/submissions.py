@@ -7,6 +7,7 @@ Functions take a session and never commit: the views and commands that call them
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from .. import document, geo
 from ..errors import GeocodingError, InvalidInput
 from ..geocode import GeocoderChain
+from ..hours import to_text
 from ..importer import Importer, locate, location_columns
 from ..listings import document_json
 from ..models import Actor, ListingChange, Location, Practitioner, Source, Status
@@ -28,7 +30,8 @@ from .models import Decision, Kind, Submission
 NEAR_KM = 0.5  # a "near-identical name" counts as a duplicate within this distance
 SAME_NAME = 0.9  # how alike two names must be (difflib's ratio, case folded)
 # Fields the history leaves out: they change on every write or are derived.
-UNTRACKED = {"id", "updated_at", "hours_text", "timezone", "geocode_precision"}
+UNTRACKED = {"id", "updated_at", "hours_text", "timezone", "geocode_precision", "lines"}
+NESTED = ("address", "organization", "self_pay_price")  # compared part by part
 
 
 def owner_email(text: str) -> str:
@@ -136,7 +139,17 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
 
 
 def _tracked(listing: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in listing.items() if name not in UNTRACKED}
+    """The fields a person changes, nested ones named as "address.city"."""
+    tracked: dict[str, Any] = {}
+    for name, value in listing.items():
+        if name in UNTRACKED:
+            continue
+        if name in NESTED and isinstance(value, dict):
+            tracked.update({f"{name}.{part}": item for part, item in value.items()
+                            if part not in UNTRACKED})
+        else:
+            tracked[name] = value
+    return tracked
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -144,6 +157,21 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     old, new = _tracked(before), _tracked(after)
     return {name: [old.get(name), new.get(name)] for name in dict.fromkeys([*old, *new])
             if old.get(name) != new.get(name)}
+
+
+def shown(value: Any) -> str:
+    """A field's value as a moderator reads it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "; ".join(value)
+    if isinstance(value, dict) and all(isinstance(spans, list) for spans in value.values()):
+        return to_text(value)  # weekly hours
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def _load(session: Session, location_id: int) -> Location:
@@ -158,9 +186,10 @@ def proposed_changes(session: Session, submission: Submission) -> dict[str, list
     """What approving an edit would change in the published listing, field by field."""
     if submission.location_id is None:
         return diff({}, submission.document)
-    current = document_json(_load(session, submission.location_id))
-    return {name: change for name, change in diff(current, {**current, **submission.document})
-            .items() if name in submission.document}
+    current = _tracked(document_json(_load(session, submission.location_id)))
+    sent = _tracked(submission.document)
+    return {name: change for name, change in diff(current, {**current, **sent}).items()
+            if name in sent}
 
 
 def approve(session: Session, submission: Submission, moderator_id: int | None, moderator: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, HiddenField, PasswordField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
 
@@ -22,3 +22,21 @@ class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no type hints
 
 class LogoutForm(FlaskForm):  # type: ignore[misc]
     """A button to log out; the form carries only its CSRF token."""
+
+
+class DecisionForm(FlaskForm):  # type: ignore[misc]
+    """A moderator's decision on a submission; a refusal or a request says why."""
+
+    message = TextAreaField("Message to the clinic (needed to reject or to ask for changes)",
+                            validators=[Length(max=5000)])
+    approve = SubmitField("Approve and publish")
+    ask = SubmitField("Ask for changes")
+    reject = SubmitField("Reject")
+
+
+class DuplicateForm(FlaskForm):  # type: ignore[misc]
+    """Merge a new listing into a likely duplicate, or say it is not one."""
+
+    location_id = HiddenField()
+    merge = SubmitField("Merge into this listing")
+    dismiss = SubmitField("Not a duplicate")

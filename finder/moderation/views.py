@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -22,9 +22,17 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from ..clinics import messages, submissions
+from ..clinics.models import Kind, Submission
+from ..clinics.views import link_to_edit
 from ..db import get_session
+from ..errors import InvalidInput
+from ..geocode import get_geocoder
+from ..mail import deliver_soon
+from ..models import Location
+from ..search import get_backend
 from .accounts import LoginAttempts, authenticate
-from .forms import LoginForm, LogoutForm
+from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm
 from .models import Account, Role
 
 bp = Blueprint("moderation", __name__)
@@ -151,7 +159,134 @@ def logout() -> Response:
 @bp.get("/moderation")
 @login_required()
 def index() -> str:
-    """Show the moderation area's landing page: who is logged in, and with what role."""
+    """Show the queue: the submissions waiting, oldest first, with likely duplicates."""
+    session = get_session()
+    waiting = submissions.pending(session)
+    duplicates = {item.id: submissions.likely_duplicates(
+        session, item, get_geocoder(), current_app.config["DEFAULT_COUNTRY"])
+        for item in waiting if item.kind is Kind.NEW}
     return render_template("moderation/index.html", account=current_account(),
-                           logout_form=LogoutForm())
+                           logout_form=LogoutForm(), waiting=waiting, duplicates=duplicates,
+                           names=_names(session, waiting))
+
+
+@bp.app_template_filter("shown")
+def _shown(value: Any) -> str:
+    return submissions.shown(value)
+
+
+def _names(session: Any, items: list[Submission]) -> dict[int, str]:
+    """Each submission's listing name: the one sent, or the listing's it changes."""
+    names = {}
+    for item in items:
+        name = item.document.get("name")
+        if not name and item.location_id is not None:
+            location = session.get(Location, item.location_id)
+            name = location.name if location is not None else ""
+        names[item.id] = str(name or "(no name)")
+    return names
+
+
+def _submission(submission_id: int) -> Submission:
+    found = get_session().get(Submission, submission_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.route("/moderation/submissions/<int:submission_id>", methods=["GET", "POST"])
+@login_required()
+def submission(submission_id: int) -> str | tuple[str, int] | Response:
+    """Show one submission (what it changes, field by field; likely duplicates) and take
+    the moderator's decision."""
+    session = get_session()
+    item = _submission(submission_id)
+    form, duplicate_form = DecisionForm(), DuplicateForm()
+    problem = ""
+    if request.method == "POST":
+        try:
+            if form.validate_on_submit() and (form.approve.data or form.ask.data
+                                              or form.reject.data):
+                return _decide(item, form)
+            if duplicate_form.validate_on_submit():
+                return _duplicate(item, duplicate_form)
+            problem = "The form expired: please try again."
+        except InvalidInput as exc:
+            session.rollback()
+            problem = exc.message
+    location = session.get(Location, item.location_id) if item.location_id else None
+    return render_template(
+        "moderation/submission.html", item=item, form=form, duplicate_form=duplicate_form,
+        problem=problem, location=location, name=_names(session, [item])[item.id],
+        changes=submissions.proposed_changes(session, item) if item.kind is not Kind.CLAIM
+        else {},
+        duplicates=submissions.likely_duplicates(session, item, get_geocoder(),
+                                                 current_app.config["DEFAULT_COUNTRY"])
+        if item.kind is Kind.NEW else [],
+        history=submissions.history(session, item.location_id) if item.location_id else [],
+        domain_matches=item.kind is Kind.CLAIM and location is not None
+        and _domain(item.owner_email) == submissions.website_host(location.website),
+        account=current_account(), logout_form=LogoutForm()), 400 if problem else 200
+
+
+def _domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1].lower()
+
+
+def _decide(item: Submission, form: DecisionForm) -> Response:
+    session, account = get_session(), current_account()
+    assert account is not None  # login_required
+    message = (form.message.data or "").strip()
+    country = current_app.config["DEFAULT_COUNTRY"]
+    name = _names(session, [item])[item.id]
+    if form.approve.data:
+        location = submissions.approve(session, item, account.id, account.email,
+                                       get_geocoder(), country)
+        link = link_to_edit(location, item.owner_email)
+        days = current_app.config["OWNER_LINK_DAYS"]
+        if item.kind is Kind.CLAIM:
+            messages.owner_link(session, item.owner_email, location.name, link, days)
+        else:
+            messages.approved(session, item.owner_email, location.name, link, days)
+        done = f"Approved: {location.name} is live."
+    elif form.ask.data:
+        submissions.request_changes(item, account.id, message)
+        listed = session.get(Location, item.location_id) if item.location_id else None
+        link = (link_to_edit(listed, item.owner_email)
+                if listed is not None and listed.owner_email == item.owner_email
+                else url_for("clinics.submit", _external=True))
+        messages.changes_requested(session, item.owner_email, name, message, link)
+        done = f"Asked {item.owner_email} for changes to {name}."
+    else:
+        submissions.reject(item, account.id, message)
+        messages.rejected(session, item.owner_email, name, message)
+        done = f"Rejected: {name}."
+    session.commit()
+    get_backend().catch_up()  # searchable now, not at the next search's check
+    deliver_soon(current_app._get_current_object())  # type: ignore[attr-defined]
+    flash(done)
+    return redirect(url_for("moderation.index"))
+
+
+def _duplicate(item: Submission, form: DuplicateForm) -> Response:
+    session, account = get_session(), current_account()
+    assert account is not None  # login_required
+    target = int(form.location_id.data) if str(form.location_id.data).isdigit() else 0
+    if session.get(Location, target) is None:
+        raise InvalidInput("That listing no longer exists.")
+    if form.merge.data:
+        location = submissions.merge(session, item, target, account.id, account.email,
+                                     get_geocoder(), current_app.config["DEFAULT_COUNTRY"])
+        messages.approved(session, item.owner_email, location.name,
+                          link_to_edit(location, item.owner_email),
+                          current_app.config["OWNER_LINK_DAYS"])
+        done = f"Merged into {location.name}."
+        session.commit()
+        get_backend().catch_up()
+        deliver_soon(current_app._get_current_object())  # type: ignore[attr-defined]
+        flash(done)
+        return redirect(url_for("moderation.index"))
+    submissions.not_a_duplicate(item, target)
+    session.commit()
+    return redirect(url_for("moderation.submission", submission_id=item.id))
 
