@@ -199,7 +199,8 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
-                       "accesslog": "-", "graceful_timeout": 10}
+                       "accesslog": "-", "graceful_timeout": 10,
+                       "logger_class": "finder.access_log.AccessLogger"}
             for key, value in options.items():
                 self.cfg.set(key, value)
 
