@@ -163,6 +163,10 @@ def _fill(app: Flask) -> None:
                    website="https://eastside-needling.example")])
     with session_scope(app) as session:
         create_account(session, MODERATOR, PASSWORD, "moderator")
+        create_account(session, "admin@finder.example", PASSWORD, "admin")
+        from finder.mail import queue
+
+        queue(session, OWNER, "Eastside Needling is live", "body", "approved")
         from finder.models import Location
 
         location = session.query(Location).one()
@@ -204,3 +208,41 @@ def test_a_moderator_reads_the_queue_in_a_browser(open_page: PageFactory, device
     expect(page.locator("table.diff")).to_contain_text("Cupping")
     assert_accessible(page)
     shot(page, f"moderation-diff-{device}")
+
+
+def test_an_admin_reads_the_outbox_and_the_partners_in_a_browser(open_page: PageFactory
+                                                                 ) -> None:
+    page = open_page(**DESKTOP)
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("admin@finder.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Outbox").click()
+    expect(page.locator("table.queue").first).to_contain_text("Eastside Needling is live")
+    assert_accessible(page)
+    shot(page, "moderation-outbox-desktop")
+    page.goto("/moderation/partners")
+    expect(page.locator("h1")).to_have_text("Partners")
+    assert_accessible(page)
+
+
+def test_admins_see_the_outbox_and_the_partners(app: Flask) -> None:
+    from finder.mail import queue
+    from finder.partners import keys
+
+    staff = moderator(app)
+    with session_scope(app) as session:
+        create_account(session, "admin@finder.example", PASSWORD, "admin")
+        queue(session, OWNER, "Your link to change Eastside", "body", "owner_link")
+        keys.create(session, "Riverside Running Club", ["https://run.example"], preset={},
+                    look={})
+        session.commit()
+    assert staff.get("/moderation/outbox").status_code == 403
+    assert staff.get("/moderation/partners").status_code == 403
+    admin = app.test_client()
+    admin.post("/login", data={"csrf_token": csrf(admin, "/login"),
+                               "email": "admin@finder.example", "password": PASSWORD})
+    box = admin.get("/moderation/outbox").get_data(as_text=True)
+    assert "Your link to change Eastside" in box and OWNER in box
+    listed = admin.get("/moderation/partners").get_data(as_text=True)
+    assert "Riverside Running Club" in listed and "https://run.example" in listed

@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -29,13 +30,17 @@ from ..db import get_session
 from ..errors import InvalidInput
 from ..geocode import get_geocoder
 from ..mail import deliver_soon
-from ..models import Location
+from ..models import Location, OutboxMessage
+from ..partners import counts as partner_counts
+from ..partners.models import Partner
 from ..search import get_backend
 from .accounts import LoginAttempts, authenticate
 from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm
 from .models import Account, Role
 
 bp = Blueprint("moderation", __name__)
+RECENT = 100  # sent e-mails shown
+STATS_DAYS = 30
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -290,3 +295,27 @@ def _duplicate(item: Submission, form: DuplicateForm) -> Response:
     session.commit()
     return redirect(url_for("moderation.submission", submission_id=item.id))
 
+
+
+@bp.get("/moderation/outbox")
+@login_required(Role.ADMIN)
+def outbox() -> str:
+    """Show the e-mails waiting and the latest ones sent (admins)."""
+    session = get_session()
+    waiting = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+                              .order_by(OutboxMessage.id)).all()
+    sent = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None))
+                           .order_by(OutboxMessage.sent_at.desc()).limit(RECENT)).all()
+    return render_template("moderation/outbox.html", waiting=waiting, sent=sent,
+                           account=current_account(), logout_form=LogoutForm())
+
+
+@bp.get("/moderation/partners")
+@login_required(Role.ADMIN)
+def partners() -> str:
+    """Show the partners and their counts over the last 30 days (admins)."""
+    session = get_session()
+    rows = [(partner, partner_counts.stats(session, partner.id, STATS_DAYS))
+            for partner in session.scalars(sa.select(Partner).order_by(Partner.id))]
+    return render_template("moderation/partners.html", rows=rows, days=STATS_DAYS,
+                           account=current_account(), logout_form=LogoutForm())
