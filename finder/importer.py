@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ from .geocode import GeocoderChain
 from .geocode.gazetteer import timezone_at
 from .json_input import Unreadable
 from .models import (
+    Actor,
+    ListingChange,
     Location,
     Organization,
     Source,
@@ -113,8 +116,10 @@ class Importer:
     """
 
     def __init__(self, session: Session, geocoder: GeocoderChain, default_country: str,
-                 source: Source = Source.IMPORT) -> None:
+                 source: Source = Source.IMPORT, history: Actor | None = Actor.IMPORT) -> None:
         self.session = session
+        # Who changes listings, for their history (None: the caller records it).
+        self.history = history
         self.geocoder = geocoder
         self.default_country = default_country
         self.source = source
@@ -252,7 +257,7 @@ class Importer:
                   if name in present or (relocated and name in LOCATED_FIELDS)}
         if fields.get("last_verified", 0) is None:
             del fields["last_verified"]
-        changed = False
+        changes: dict[str, list[Any]] = {}  # field: [old, new], for the listing's history
         if {"name", "website", "organization"} & present:
             if "organization" not in present:  # the organisation follows the listing's name
                 owner = {"name": fields.get("name", location.name),
@@ -260,24 +265,36 @@ class Importer:
                          "phone": fields.get("phone", location.phone)}
             if (owner["name"], owner["website"]) != (location.organization.name,
                                                      location.organization.website):
+                changes["organization"] = [location.organization.name, owner["name"]]
                 location.organization = self._organization(owner)
-                changed = True
         for name, value in fields.items():
-            if getattr(location, name) != value:
+            old = getattr(location, name)
+            if old != value:
+                changes[name] = [_plain(old), _plain(value)]
                 setattr(location, name, value)
-                changed = True
+        changed = bool(changes)
         if staff is not None:
             practitioners = list(dict.fromkeys(
                 self.practitioners.upsert(location.organization, p) for p in staff))
             if practitioners != location.practitioners:
+                changes["practitioners"] = [[p.name for p in location.practitioners],
+                                            [p.name for p in practitioners]]
                 location.practitioners = practitioners
                 changed = True
             changed |= any(p in self.session.new or self.session.is_modified(p)
                            for p in practitioners)
+        if changes and self.history is not None:
+            self.session.add(ListingChange(location_id=location.id, actor_kind=self.history,
+                                           changes=changes, note=f"{self.source.value} update"))
         if changed:
             self.report.updated += 1
         else:
             self.report.unchanged += 1
+
+
+def _plain(value: Any) -> Any:
+    """A column's value as JSON holds it (for the history)."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def location_columns(checked: document.ListingDocument) -> dict[str, Any]:

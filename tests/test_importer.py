@@ -173,3 +173,18 @@ def test_renamed_listing_moves_to_its_new_organisation(app: Flask) -> None:
                 for key in ("a", "b"))
         assert a.organization.name == "Zeta Physical Therapy"
         assert b.organization_id != a.organization_id
+
+
+def test_an_import_that_changes_a_listing_records_its_history(app: Flask) -> None:
+    from finder.clinics.submissions import history
+    from finder.models import Actor
+
+    load(app, [row("h", "History Physio", phone="512-555-0100", hours="Mon 08:00-12:00")])
+    load(app, [row("h", "History Physio", phone="512-555-0100", hours="Mon 08:00-12:00")])
+    load(app, [row("h", "History Physio", phone="512-555-0111", hours="Mon 08:00-12:00")])
+    with session_scope(app) as session:
+        location = session.query(Location).one()
+        [change] = history(session, location.id)  # the unchanged re-import records nothing
+    assert change.actor_kind is Actor.IMPORT
+    assert change.changes == {"phone": ["+1 512-555-0100", "+1 512-555-0111"],
+}

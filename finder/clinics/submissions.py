@@ -210,7 +210,8 @@ def approve(session: Session, submission: Submission, moderator_id: int | None, 
             target.external_id = f"location-{target.id}"
         data["external_id"] = target.external_id
         before = document_json(target)
-    importer = Importer(session, geocoder, default_country, Source.SELF_SUBMITTED)
+    # The moderator's approval is the history entry, not an import's.
+    importer = Importer(session, geocoder, default_country, Source.SELF_SUBMITTED, history=None)
     importer.prefetch([(1, data)])
     importer.add_document(1, data)
     if importer.report.rejected:
