@@ -5,15 +5,23 @@ through it (once; moderated while the listing stays live), and claim an imported
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, expect
 
 from finder.clinics.models import Kind, Submission
 from finder.db import session_scope
 from finder.models import Location, OutboxMessage
-from tests.conftest import AUSTIN, load, near, row
+from tests import browser as browsing
+from tests.browser import DESKTOP, PHONE, PageFactory, assert_accessible, page_factory, shot
+from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
+
+browser = browsing.browser
 
 OWNER = "frontdesk@congress-physio.example"
 
@@ -151,3 +159,45 @@ def test_the_profile_offers_the_claim(app: Flask, client: FlaskClient) -> None:
     page = client.get(f"/providers/{location_id}").get_data(as_text=True)
     assert f"/providers/{location_id}/claim" in page
     assert OWNER not in page
+
+
+# -- in a browser ----------------------------------------------------------------------------
+
+TOKENS: dict[str, str] = {}
+
+
+def _fill(app: Flask) -> None:
+    from finder.clinics import owners
+
+    location_id = directory(app)
+    for device in ("desktop", "phone"):
+        TOKENS[device] = owners.make_token(app.config["SECRET_KEY"], location_id, OWNER)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    yield from serve_directory(tmp_path_factory, migrated_database, "owner-pages", _fill)
+
+
+@pytest.fixture
+def open_page(browser: Browser, site: Server) -> Iterator[PageFactory]:
+    yield from page_factory(browser, site.url)
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_an_owner_uses_the_link_in_a_browser(open_page: PageFactory, device: str) -> None:
+    page = open_page(**(DESKTOP if device == "desktop" else PHONE))
+    page.goto("/manage")
+    assert_accessible(page)
+    shot(page, f"manage-{device}")
+    page.goto("/providers/1/claim")
+    assert_accessible(page)
+    page.goto(f"/manage/{TOKENS[device]}")
+    expect(page.get_by_label("Clinic name")).to_have_value("Congress Physio")
+    assert_accessible(page)
+    page.get_by_label("Phone").fill("512-555-0123")
+    page.get_by_role("button", name="Send the change for review").click()
+    expect(page.locator("h1")).to_contain_text("waiting for review")
+    page.goto(f"/manage/{TOKENS[device]}")
+    expect(page.locator("body")).to_contain_text("used already")
+    shot(page, f"manage-used-link-{device}")
