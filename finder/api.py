@@ -15,7 +15,7 @@ from .db import get_session
 from .errors import InvalidInput
 from .geocode import get_geocoder
 from .hours import status
-from .listings import get_document
+from .listings import changed_since, get_document
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
@@ -30,6 +30,8 @@ from .search.service import search
 from .security import get_rate_limits
 
 bp = Blueprint("api", __name__)
+CHANGES_PAGE = 100
+MAX_CHANGES_PAGE = 500
 
 
 def decay_from_config() -> Decay:
@@ -184,6 +186,42 @@ def submit_listing() -> tuple[Response, int]:
                                     current_app.config["DEFAULT_COUNTRY"])
     session.commit()
     return jsonify({"id": submission.id, "status": submission.status.value}), 202
+
+
+@bp.get("/api/v1/listings")
+def list_changes() -> Response:
+    """Page through the published listings changed since a moment, oldest change first."""
+    since = _moment(request.args.get("modified_after", ""))
+    after = request.args.get("after_id")
+    if after is not None and (not after.isascii() or not after.isdigit() or len(after) > 18):
+        raise InvalidInput("'after_id' must be a listing id.", code="invalid_after_id")
+    raw_limit = request.args.get("limit", str(CHANGES_PAGE))
+    if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= \
+            MAX_CHANGES_PAGE:
+        raise InvalidInput(f"'limit' must be 1 to {MAX_CHANGES_PAGE}.", code="invalid_limit")
+    limit = int(raw_limit)
+    found = changed_since(get_session(), since, int(after) if after else None, limit)
+    prefix = provider_url_prefix()
+    body: dict[str, Any] = {"listings": [{**listing, "url": f"{prefix}{listing['id']}"}
+                                         for listing in found]}
+    if len(found) == limit:
+        last = found[-1]
+        body["next"] = url_for("api.list_changes", modified_after=last["updated_at"],
+                               after_id=last["id"], limit=limit, _external=True)
+    return jsonify(body)
+
+
+def _moment(text: str) -> datetime:
+    """Read an ISO 8601 date or time (UTC when it names no offset)."""
+    if not text.strip():
+        return datetime.min.replace(tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput("'modified_after' must be an ISO 8601 date or time, like "
+                           "2026-11-30 or 2026-11-30T12:00:00Z.",
+                           code="invalid_modified_after") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @bp.get("/api/v1/listings/<int:location_id>")

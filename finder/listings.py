@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -68,6 +68,23 @@ def get_document(session: Session, location_id: int) -> dict[str, Any]:
     if location is None:
         raise _not_found(location_id)
     return document_json(location)
+
+
+def changed_since(session: Session, since: datetime, after_id: int | None, limit: int
+                  ) -> list[dict[str, Any]]:
+    """Published listings changed after ``since`` (or at it, with an id above ``after_id``),
+    oldest change first, as listing documents: a client pages on by the last one's time and
+    id, so listings changed in the same instant are neither skipped nor repeated."""
+    later = Location.updated_at > since
+    if after_id is not None:
+        later = sa.or_(later, sa.and_(Location.updated_at == since, Location.id > after_id))
+    locations = session.scalars(
+        sa.select(Location).where(Location.status == Status.PUBLISHED, later)
+        .order_by(Location.updated_at, Location.id).limit(limit)
+        .options(selectinload(Location.organization),
+                 selectinload(Location.practitioners).selectinload(
+                     Practitioner.certifications)))
+    return [document_json(location) for location in locations]
 
 
 def document_json(location: Location) -> dict[str, Any]:

@@ -31,7 +31,7 @@ SEARCH_ERROR_CODES = [
 ]
 STATUS_ERROR_CODES: dict[int, list[str]] = {
     400: [*SEARCH_ERROR_CODES, "invalid_id", "invalid_listing", "invalid_owner_email",
-          "bad_request"],
+          "invalid_modified_after", "invalid_after_id", "bad_request"],
     403: ["invalid_key", "origin_not_allowed", "missing_key"],
     404: ["listing_not_found", "not_found"],
     405: ["method_not_allowed"],
@@ -508,7 +508,30 @@ def openapi_document() -> dict[str, Any]:
             "properties": {"id": {"type": "integer"},
                            "status": {"type": "string", "enum": ["pending"]}}}}}},
         400, 403, *COMMON_ERRORS, 503)
-    spec.path("/api/v1/listings", operations={"post": {
+    changes_page = _responses({"description": "A page of listings, oldest change first",
+                               "content": {"application/json": {"schema": {
+                                   "type": "object", "required": ["listings"],
+                                   "properties": {
+                                       "listings": {"type": "array",
+                                                    "items": _ref("ListingDocument")},
+                                       "next": {"type": "string", "format": "uri"}}}}},
+                               "headers": RATE_LIMIT_HEADERS},
+                              400, 403, *COMMON_ERRORS, 503)
+    spec.path("/api/v1/listings", operations={"get": {
+        "summary": "Page through the published listings changed since a moment",
+        "operationId": "listChanges",
+        "parameters": [
+            _param("modified_after", {"type": "string"},
+                   "An ISO 8601 date or time (UTC when it names no offset); empty: from the "
+                   "start."),
+            _param("after_id", {"type": "integer", "minimum": 0},
+                   "With modified_after at a listing's time: only those of higher id (the "
+                   "`next` link sets both)."),
+            _param("limit", {"type": "integer", "minimum": 1, "maximum": 500,
+                             "default": 100}, "Listings per page."),
+        ],
+        "responses": changes_page,
+    }, "post": {
         "summary": "Submit a listing for moderation",
         "operationId": "submitListing",
         "description": "A clinic's listing document (the shape `GET /api/v1/listings/{id}` "

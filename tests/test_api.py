@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from finder import create_app
 from finder.openapi import ERROR_CODES
-from tests.conftest import AUSTIN, load, row
+from tests.conftest import AUSTIN, load, near, row
 
 
 @pytest.mark.parametrize(("query", "code"), [
@@ -158,3 +158,26 @@ def test_rate_limit_answers_429_in_json(data_dir: object) -> None:
     from finder.search import get_backend
 
     get_backend(app).close()
+
+
+def test_listings_changed_since_are_paged_in_order(app: Flask, client: FlaskClient) -> None:
+    load(app, [row(f"c{n}", f"Clinic {n}", near(AUSTIN, n + 1)) for n in range(3)])
+    first = client.get("/api/v1/listings?limit=2").get_json()
+    assert [listing["name"] for listing in first["listings"]] == ["Clinic 0", "Clinic 1"]
+    assert all(listing["url"].endswith(f"/providers/{listing['id']}")
+               for listing in first["listings"])
+    rest = client.get(first["next"]).get_json()
+    assert [listing["name"] for listing in rest["listings"]] == ["Clinic 2"]
+    assert "next" not in rest
+    from tests.test_openapi import assert_documented
+
+    assert_documented(client.get("/api/v1/listings?limit=2"))
+    later = client.get("/api/v1/listings", query_string={
+        "modified_after": rest["listings"][0]["updated_at"]}).get_json()
+    assert later == {"listings": []}
+    for bad, code in (("modified_after=yesterday", "invalid_modified_after"),
+                      ("limit=0", "invalid_limit"), ("after_id=x", "invalid_after_id")):
+        response = client.get(f"/api/v1/listings?{bad}")
+        assert response.status_code == 400
+        assert_documented(response)
+        assert response.get_json()["error"]["code"] == code

@@ -157,16 +157,34 @@ def test_a_decision_needs_a_reason_and_is_made_once(app: Flask, client: FlaskCli
             submissions.approve(session, submission, 1, "mod", get_geocoder(app), "US")
 
 
-def test_the_owner_email_is_never_public(app: Flask, client: FlaskClient) -> None:
+def test_private_fields_are_never_public(app: Flask, client: FlaskClient) -> None:
+    from finder.clinics import owners
+    from finder.db import session_scope
+    from finder.models import ListingChange
+    from finder.partners import keys
+
     response = post(client, {**listing(), "owner_email": OWNER})
     location_id = approve(app, response.get_json()["id"])
+    with session_scope(app) as session:
+        _, key = keys.create(session, "Club", ["https://run.example"], preset={}, look={})
+        session.add(ListingChange(location_id=location_id, actor_kind="moderator",
+                                  actor="mod@finder.example", note="a private note"))
+        session.commit()
+    token = owners.make_token(app.config["SECRET_KEY"], location_id, OWNER)
+    private = [OWNER, "mod@finder.example", "a private note", token]
     pages = [client.get(f"/api/v1/listings/{location_id}"),
              client.get("/api/v1/search?postcode=78701"),
+             client.get("/api/v1/listings?modified_after=2000-01-01"),
+             client.get(f"/api/v1/search?postcode=78701&key={key}",
+                        headers={"Origin": "https://run.example"}),
              client.get(f"/providers/{location_id}"),
-             client.get("/search?postcode=78701")]
+             client.get("/search?postcode=78701"),
+             client.get("/dry-needling/us/tx/austin"),
+             client.get("/sitemap.xml")]
     for page in pages:
-        assert page.status_code == 200
-        assert OWNER not in page.get_data(as_text=True)
+        assert page.status_code == 200, page.request.path
+        text = page.get_data(as_text=True)
+        assert [secret for secret in private if secret in text] == [], page.request.path
 
 
 def test_submission_answers_are_as_documented(client: FlaskClient) -> None:
