@@ -246,3 +246,23 @@ def test_admins_see_the_outbox_and_the_partners(app: Flask) -> None:
     assert "Your link to change Eastside" in box and OWNER in box
     listed = admin.get("/moderation/partners").get_data(as_text=True)
     assert "Riverside Running Club" in listed and "https://run.example" in listed
+
+
+def test_a_moderator_unpublishes_and_republishes_a_listing(any_database_app: Flask) -> None:
+    app = any_database_app
+    load(app, [row("a", "Eastside Needling", near(AUSTIN, 1.02))])
+    public, staff = app.test_client(), moderator(app)
+    found = staff.get("/moderation/listings?q=eastside").get_data(as_text=True)
+    assert "/moderation/listings/1" in found
+    path = "/moderation/listings/1"
+    silent = staff.post(path, data={"csrf_token": csrf(staff, path), "unpublish": "1"})
+    assert silent.status_code == 400 and "Say why" in silent.get_data(as_text=True)
+    assert staff.post(path, data={"csrf_token": csrf(staff, path), "unpublish": "1",
+                                  "reason": "Closed for good (called them)."}).status_code == 302
+    assert names(public) == []  # out of search at once
+    assert public.get("/api/v1/listings/1").status_code == 404
+    page = staff.get(path).get_data(as_text=True)
+    assert "Closed for good (called them)." in page and "unpublished" in page
+    assert staff.post(path, data={"csrf_token": csrf(staff, path), "publish": "1",
+                                  "reason": "Reopened."}).status_code == 302
+    assert names(public) == ["Eastside Needling"]

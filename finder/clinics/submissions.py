@@ -266,6 +266,32 @@ def pending(session: Session) -> list[Submission]:
         Submission.status == Decision.PENDING).order_by(Submission.id)))
 
 
+def set_published(session: Session, location: Location, published: bool, moderator: str,
+                  reason: str) -> None:
+    """Publish or unpublish a listing (never delete it), saying why in its history."""
+    if not reason.strip():
+        raise InvalidInput("Say why: it is kept in the listing's history.")
+    status = Status.PUBLISHED if published else Status.UNPUBLISHED
+    if location.status is status:
+        raise InvalidInput(f"The listing is {status.value} already.")
+    session.add(ListingChange(location_id=location.id, actor_kind=Actor.MODERATOR,
+                              actor=moderator,
+                              changes={"status": [location.status.value, status.value]},
+                              note=reason.strip()))
+    location.status = status
+
+
+def find_listings(session: Session, text: str, limit: int = 50) -> list[Location]:
+    """Listings whose name holds ``text`` (or whose id it is), published or not."""
+    query = sa.select(Location).order_by(Location.name, Location.id).limit(limit)
+    text = text.strip()
+    if text.isdigit():
+        query = query.where(Location.id == int(text))
+    elif text:
+        query = query.where(Location.name.ilike(f"%{text}%"))
+    return list(session.scalars(query))
+
+
 def reject(submission: Submission, moderator_id: int, reason: str) -> None:
     if not reason.strip():
         raise InvalidInput("Say why the submission is rejected: the clinic is told.")

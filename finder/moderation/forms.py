@@ -40,3 +40,12 @@ class DuplicateForm(FlaskForm):  # type: ignore[misc]
     location_id = HiddenField()
     merge = SubmitField("Merge into this listing")
     dismiss = SubmitField("Not a duplicate")
+
+
+class PublishForm(FlaskForm):  # type: ignore[misc]
+    """Take a listing out of the directory, or put it back, saying why."""
+
+    reason = TextAreaField("Why (kept in the listing's history)",
+                           validators=[Length(max=2000)])
+    unpublish = SubmitField("Unpublish")
+    publish = SubmitField("Publish again")

@@ -35,7 +35,7 @@ from ..partners import counts as partner_counts
 from ..partners.models import Partner
 from ..search import get_backend
 from .accounts import LoginAttempts, authenticate
-from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm
+from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PublishForm
 from .models import Account, Role
 
 bp = Blueprint("moderation", __name__)
@@ -319,3 +319,41 @@ def partners() -> str:
             for partner in session.scalars(sa.select(Partner).order_by(Partner.id))]
     return render_template("moderation/partners.html", rows=rows, days=STATS_DAYS,
                            account=current_account(), logout_form=LogoutForm())
+
+
+@bp.get("/moderation/listings")
+@login_required()
+def listings() -> str:
+    """Find a listing by name or id, published or not."""
+    text = request.args.get("q", "")[:200]
+    found = submissions.find_listings(get_session(), text) if text.strip() else []
+    return render_template("moderation/listings.html", text=text, found=found,
+                           account=current_account(), logout_form=LogoutForm())
+
+
+@bp.route("/moderation/listings/<int:location_id>", methods=["GET", "POST"])
+@login_required()
+def listing(location_id: int) -> str | tuple[str, int] | Response:
+    """Show a listing's status, owner and history; unpublish it or publish it again."""
+    session, account = get_session(), current_account()
+    assert account is not None  # login_required
+    location = session.get(Location, location_id)
+    if location is None:
+        abort(404)
+    form, problem = PublishForm(), ""
+    if form.validate_on_submit() and (form.unpublish.data or form.publish.data):
+        try:
+            submissions.set_published(session, location, bool(form.publish.data),
+                                      account.email, form.reason.data or "")
+        except InvalidInput as exc:
+            problem = exc.message
+        else:
+            session.commit()
+            get_backend().catch_up()  # out of (or back in) search at once
+            flash(f"{location.name} is {location.status.value} now.")
+            return redirect(url_for("moderation.listing", location_id=location.id))
+    elif request.method == "POST":
+        problem = "The form expired: please try again."
+    return render_template("moderation/listing.html", location=location, form=form,
+                           problem=problem, history=submissions.history(session, location.id),
+                           account=account, logout_form=LogoutForm()), 400 if problem else 200
