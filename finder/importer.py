@@ -446,7 +446,10 @@ def _add_practitioner(session: Session, people: Practitioners,
     practitioner = people.upsert(locations[0].organization, given)
     created = practitioner in session.new  # each external id comes once a file
     changed = created or session.is_modified(practitioner)
-    if set(practitioner.locations) != set(locations):
+    before = set() if created else set(practitioner.locations)
+    _practitioner_history(session, practitioner.name, before, set(locations),
+                          modified=changed and not created)
+    if before != set(locations):
         practitioner.locations = locations
         changed = True
     if created:
@@ -455,6 +458,20 @@ def _add_practitioner(session: Session, people: Practitioners,
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+def _practitioner_history(session: Session, name: str, before: set[Location],
+                          after: set[Location], modified: bool) -> None:
+    """Record in each listing's history a practitioner joining, leaving or changing."""
+    for location in after | before:
+        joined, left = location not in before, location not in after
+        if not (joined or left or modified):
+            continue
+        note = "joined" if joined else "left" if left else "details changed"
+        session.add(ListingChange(location_id=location.id, actor_kind=Actor.IMPORT,
+                                  changes={"practitioners": [None if joined else name,
+                                                             None if left else name]},
+                                  note=f"practitioner {note} (practitioners import)"))
 
 
 def _run(importer: Importer, add: Callable[[int, Any], None], records: Iterable[Record],

@@ -210,6 +210,21 @@ def test_practitioners_file_links_people_to_listings(client: FlaskClient, runner
         assert [c["title"] for c in ana["certifications"]] == ["Intro", "DN-1"]
     again = import_file(runner, tmp_path, "people.csv", text, "--kind", "practitioners")
     assert "created 0, updated 0, unchanged 1, rejected 4" in again
+    moved = PRACTITIONERS + "p1,b,Ana Diaz,PT;DPT,,TX,55,English;Spanish,female,\n"
+    import_file(runner, tmp_path, "people.csv", moved, "--kind", "practitioners")
+    from finder.clinics.submissions import history
+    from finder.db import session_scope
+
+    with session_scope(client.application) as session:
+        notes = {external_id: [(change.note, change.changes) for change in
+                               history(session, listing_id(client, external_id))]
+                 for external_id in ("a", "b")}
+    joined = ("practitioner joined (practitioners import)", {"practitioners": [None, "Ana Diaz"]})
+    assert notes["a"] == [
+        ("practitioner left (practitioners import)", {"practitioners": ["Ana Diaz", None]}),
+        joined]
+    assert notes["b"][-1] == joined  # then her certifications were dropped: details changed
+    assert notes["b"][0][0] == "practitioner details changed (practitioners import)"
 
 
 def test_practitioners_file_must_be_csv(runner: Runner, tmp_path: Path) -> None:
