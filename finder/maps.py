@@ -131,6 +131,9 @@ class Map:
     tiles: list[Tile]
     linked: bool  # whether each pin links to its entry in a list on the page
     pin_radius: float = PIN_RADIUS
+    # How a point of the view maps back to the ground (centre, scale, middle, projection),
+    # for a map the clinic clicks to move its pin.
+    frame: dict[str, float] | None = None
 
     @property
     def rings_text(self) -> str:
@@ -192,11 +195,14 @@ def build(origin: Origin | None, points: Sequence[Point], *, radius: float | Non
                          unit, placed, width, height)
     pins = [Pin(p.id, p.number, p.name, p.distance, x, y, ax, ay)
             for p, (x, y), (ax, ay) in zip(points, placed, anchors, strict=True)]
+    frame = {"lat": centre[0], "lon": centre[1], "scale": scale, "mid_x": mid_x,
+             "mid_y": mid_y, "mercator": float(projection.mercator),
+             "world_x": projection.world(*centre)[0], "world_y": projection.world(*centre)[1]}
     return Map(width=width, height=height, title=title, unit=unit,
                origin=centre_xy if origin else None,
                origin_label=origin.label if origin else "", centre=centre_xy, rings=rings,
                pins=pins, scale=_scale_bar(px_per_unit, unit, width, height), tiles=tiles,
-               linked=linked)
+               linked=linked, frame=frame)
 
 
 def for_results(outcome: SearchOutcome, tile_url: str = "") -> Map | None:
@@ -229,6 +235,14 @@ def for_provider(listing: Any, origin: Origin | None = None, tile_url: str = "",
     height = PROFILE_HEIGHT if origin or tile_url else LONE_HEIGHT
     return build(origin, [point], radius=None, unit=unit, title=title, tile_url=tile_url,
                  height=height)
+
+
+def for_placement(lat: float, lon: float, name: str, tile_url: str = "", unit: str = "mi"
+                  ) -> Map:
+    """Return the map of where a clinic was placed, at street scale, for moving its pin."""
+    point = Point(0, 0, name or "Your clinic", lat, lon)
+    return build(None, [point], radius=None, unit=unit, title=f"Where {point.name} is placed",
+                 tile_url=tile_url, height=PROFILE_HEIGHT)
 
 
 def origin_from_args(args: Any, label: str = "your search point") -> Origin | None:

@@ -155,6 +155,18 @@ def test_a_clinic_fills_in_the_form_in_a_browser(open_page: PageFactory, device:
     expect(page.get_by_label("Latitude")).not_to_have_value("")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"]  # type: ignore[index]
+    placed = (float(page.get_by_label("Latitude").input_value()),
+              float(page.get_by_label("Longitude").input_value()))
+    # Click the map a little east of the pin: the pin and the coordinates follow.
+    page.locator("svg[data-frame]").scroll_into_view_if_needed()
+    pin = page.locator("svg[data-frame] .map-pin").bounding_box()
+    assert pin is not None
+    page.mouse.click(pin["x"] + pin["width"] / 2 + 40, pin["y"] + pin["height"])
+    expect(page.locator("#pin-moved")).to_contain_text("Pin moved to")
+    moved = (float(page.get_by_label("Latitude").input_value()),
+             float(page.get_by_label("Longitude").input_value()))
+    assert moved[1] > placed[1] and abs(moved[0] - placed[0]) < 0.001
+    assert_accessible(page)
     shot(page, f"submit-placed-{device}")
     page.get_by_role("button", name="Send for review").click()
     expect(page.locator("h1")).to_contain_text("waiting for review")

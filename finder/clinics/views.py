@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import csv_listing
+from .. import csv_listing, geo, maps
 from ..db import get_session
 from ..document import InvalidListing
 from ..errors import InvalidInput
@@ -46,15 +46,28 @@ def check_form(form: ListingForm) -> tuple[dict[str, object] | None, Placement |
     return data, placement
 
 
+def _page(template: str, form: ListingForm, placement: Placement | None,
+          status: int = 200, **context: object) -> tuple[str, int]:
+    """Render a listing form, with the map of where the clinic was placed when it was."""
+    placement_map = None
+    if placement is not None:
+        placement_map = maps.for_placement(
+            placement.lat, placement.lon, form.name.data or "",
+            current_app.config["MAP_TILE_URL"],
+            geo.default_unit(form.country.data or current_app.config["DEFAULT_COUNTRY"]))
+    return render_template(template, form=form, placement=placement,
+                           placement_map=placement_map, **context), status
+
+
 @bp.route("/submit", methods=["GET", "POST"])
 def submit() -> str | tuple[str, int] | BaseResponse:
     """Add a listing: check it and show where it was placed, then send it for review."""
     form = ListingForm()
     if not form.is_submitted():
         form.country.data = form.country.data or current_app.config["DEFAULT_COUNTRY"]
-        return render_template("clinics/submit.html", form=form, placement=None)
+        return _page("clinics/submit.html", form, None)
     if not form.validate():  # the CSRF token, lengths
-        return render_template("clinics/submit.html", form=form, placement=None), 400
+        return _page("clinics/submit.html", form, None, 400)
     if form.is_bot():
         return redirect(url_for(".submitted"), 303)  # told nothing, given nothing
     data, placement = check_form(form)
@@ -72,8 +85,8 @@ def submit() -> str | tuple[str, int] | BaseResponse:
                            current_app.config["DEFAULT_COUNTRY"])
         session.commit()
         return redirect(url_for(".submitted"), 303)
-    status = 400 if form.errors or form.form_errors else 200
-    return render_template("clinics/submit.html", form=form, placement=placement), status
+    return _page("clinics/submit.html", form, placement,
+                 400 if form.errors or form.form_errors else 200)
 
 
 @bp.get("/submit/thanks")
@@ -147,11 +160,9 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
     history = submissions.history(session, location.id)
     if not form.is_submitted():
         form.fill(document_json(location))
-        return render_template("clinics/edit.html", form=form, location=location,
-                               placement=None, history=history)
+        return _page("clinics/edit.html", form, None, location=location, history=history)
     if not form.validate():
-        return render_template("clinics/edit.html", form=form, location=location,
-                               placement=None, history=history), 400
+        return _page("clinics/edit.html", form, None, 400, location=location, history=history)
     data, placement = check_form(form)
     if data is not None and form.send.data:
         submissions.submit(session, data, link.email, get_geocoder(),
@@ -164,9 +175,9 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
             raise owners.InvalidLink("This link has been used already. Ask for a new one on "
                                      "the Manage page.", code="used_link") from None
         return redirect(url_for(".changed"), 303)
-    status = 400 if form.errors or form.form_errors else 200
-    return render_template("clinics/edit.html", form=form, location=location,
-                           placement=placement, history=history), status
+    return _page("clinics/edit.html", form, placement,
+                 400 if form.errors or form.form_errors else 200, location=location,
+                 history=history)
 
 
 @bp.get("/manage/thanks")
