@@ -16,13 +16,16 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, code: str, message: str,
-                   suggestions: list[dict[str, str]] | None = None
+                   suggestions: list[dict[str, str]] | None = None,
+                   fields: list[tuple[str, str]] | None = None
                    ) -> tuple[Response | str, int]:
     """Return the JSON error body of the API, or the HTML error page."""
     if wants_json():
         error: dict[str, object] = {"code": code, "message": message}
         if suggestions:
             error["suggestions"] = suggestions
+        if fields:  # every bad field of a listing document, each with what is wrong
+            error["fields"] = [{"field": name, "message": says} for name, says in fields]
         return jsonify({"error": error}), status
     return render_template("error.html", status=status, code=code, message=message), status
 
@@ -30,7 +33,8 @@ def error_response(status: int, code: str, message: str,
 def init_app(app: Flask) -> None:
     @app.errorhandler(FinderError)
     def _finder_error(exc: FinderError) -> tuple[Response | str, int]:
-        return error_response(exc.status, exc.code, exc.message, exc.suggestions)
+        return error_response(exc.status, exc.code, exc.message, exc.suggestions,
+                              getattr(exc, "fields", None))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response | str, int]:

@@ -157,6 +157,11 @@ def error_schema(codes: list[str] | None = None) -> dict[str, Any]:
                 "code": code,
                 "message": {"type": "string", "description": "Human text saying what to do."},
                 "suggestions": {"type": "array", "items": _ref("ErrorSuggestion")},
+                "fields": {"type": "array", "description": "Each bad field of a listing "
+                           "document (`invalid_listing`), with what is wrong with it.",
+                           "items": {"type": "object", "required": ["field", "message"],
+                                     "properties": {"field": {"type": "string"},
+                                                    "message": {"type": "string"}}}},
             },
         }},
     }

@@ -91,6 +91,15 @@ def test_bad_input_is_a_specific_400(client: FlaskClient, body: Any, code: str,
     assert says in error["message"]
 
 
+def test_every_bad_field_is_listed(client: FlaskClient) -> None:
+    body = {**listing(name="", phone="12", techniques=["laser"], hours="Mon 25:00-26:00",
+                      npi="123"), "owner_email": OWNER}
+    error = post(client, body).get_json()["error"]
+    fields = {item["field"]: item["message"] for item in error["fields"]}
+    assert set(fields) >= {"name", "phone", "techniques[0]", "hours", "npi"}, fields
+    assert fields["name"] == "is required"
+
+
 def test_a_flood_of_submissions_is_refused(app: Flask) -> None:
     app.config["SUBMIT_RATE_LIMIT"] = "3/hour"
     client = app.test_client()
