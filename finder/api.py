@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from . import document, geo, vocabulary
 from .clinics import submissions
 from .db import get_session
+from .document import InvalidListing
 from .errors import InvalidInput
 from .geocode import get_geocoder
 from .hours import status
@@ -31,6 +32,7 @@ from .security import get_rate_limits
 
 bp = Blueprint("api", __name__)
 CHANGES_PAGE = 100
+MAX_LOCATIONS = 50  # in one submission
 MAX_CHANGES_PAGE = 500
 
 
@@ -170,7 +172,8 @@ def search_listings() -> Response:
 
 @bp.post("/api/v1/listings")
 def submit_listing() -> tuple[Response, int]:
-    """Take a clinic's listing document (with a private ``owner_email``) for moderation."""
+    """Take a clinic's listing document, or several locations of one clinic as
+    ``{"listings": [...]}``, with a private ``owner_email``, for moderation."""
     get_rate_limits().enforce(current_app.config["SUBMIT_RATE_LIMIT"], "submit",
                               request.remote_addr or "unknown", what=" submissions")
     data = request.get_json(silent=True)
@@ -181,11 +184,31 @@ def submit_listing() -> tuple[Response, int]:
     if not isinstance(email, str) or not email.strip():
         raise InvalidInput("owner_email: say where the private editing link should go.",
                            code="invalid_owner_email")
+    several = "listings" in data
+    documents = data["listings"] if several else [data]
+    if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_LOCATIONS:
+        raise InvalidInput(f"'listings' must be a list of 1 to {MAX_LOCATIONS} listing "
+                           "documents.", code="invalid_listing")
     session = get_session()
-    submission = submissions.submit(session, data, email, get_geocoder(),
-                                    current_app.config["DEFAULT_COUNTRY"])
+    made = []
+    for number, document_data in enumerate(documents):
+        try:
+            made.append(submissions.submit(session, document_data, email, get_geocoder(),
+                                           current_app.config["DEFAULT_COUNTRY"]))
+        except InvalidListing as exc:
+            if not several:
+                raise
+            raise InvalidListing(f"listings[{number}]: {exc.message}",
+                                 [(f"listings[{number}].{name}", says)
+                                  for name, says in exc.fields]) from None
+        except InvalidInput as exc:
+            if not several:
+                raise
+            raise InvalidInput(f"listings[{number}]: {exc.message}", code=exc.code) from None
     session.commit()
-    return jsonify({"id": submission.id, "status": submission.status.value}), 202
+    if several:
+        return jsonify({"ids": [item.id for item in made], "status": "pending"}), 202
+    return jsonify({"id": made[0].id, "status": made[0].status.value}), 202
 
 
 @bp.get("/api/v1/listings")

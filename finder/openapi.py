@@ -507,10 +507,12 @@ def openapi_document() -> dict[str, Any]:
                         "schema": {"type": "integer"}, "description": "The listing clicked."}],
         "responses": {"204": click.pop("200"), **click},
     }})
-    submitted = _responses({"description": "Queued for moderation", "content": {
+    submitted = _responses({"description": "Queued for moderation: its `id`, or the `ids` of "
+                                           "several locations", "content": {
         "application/json": {"schema": {
-            "type": "object", "required": ["id", "status"],
+            "type": "object", "required": ["status"],
             "properties": {"id": {"type": "integer"},
+                           "ids": {"type": "array", "items": {"type": "integer"}},
                            "status": {"type": "string", "enum": ["pending"]}}}}}},
         400, 403, *COMMON_ERRORS, 503)
     changes_page = _responses({"description": "A page of listings, oldest change first",
@@ -544,9 +546,15 @@ def openapi_document() -> dict[str, Any]:
                        "where the editing link is sent. Nothing is published before a "
                        "moderator approves it.",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "allOf": [_ref("ListingDocument"), {
-                "type": "object", "required": ["owner_email"],
-                "properties": {"owner_email": {"type": "string", "format": "email"}}}]}}}},
+            "oneOf": [
+                {"allOf": [_ref("ListingDocument"), {
+                    "type": "object", "required": ["owner_email"],
+                    "properties": {"owner_email": {"type": "string", "format": "email"}}}]},
+                {"type": "object", "required": ["listings", "owner_email"],
+                 "description": "Several locations of one clinic, sent together.",
+                 "properties": {"listings": {"type": "array", "minItems": 1, "maxItems": 50,
+                                             "items": _ref("ListingDocument")},
+                                "owner_email": {"type": "string", "format": "email"}}}]}}}},
         "responses": {"202": submitted.pop("200"), **submitted},
     }})
     spec.path("/api/v1/listings/{location_id}", operations={"get": {

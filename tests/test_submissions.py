@@ -244,3 +244,22 @@ def test_an_approved_claim_gives_the_listing_its_owner(app: Flask, client: Flask
         assert location.owner_email == OWNER
         assert "claim" in submissions.history(session, location.id)[0].note
         assert submissions.pending(session) == []
+
+
+def test_several_locations_are_sent_at_once_or_not_at_all(app: Flask,
+                                                          client: FlaskClient) -> None:
+    two = [listing(), listing(name="Eastside Needling North", lat=None, lon=None,
+                              address={"postcode": "78702", "country": "US"})]
+    response = post(client, {"listings": two, "owner_email": OWNER})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "pending" and len(body["ids"]) == 2
+    bad = post(client, {"listings": [listing(), listing(phone="12")], "owner_email": OWNER})
+    assert bad.status_code == 400
+    error = bad.get_json()["error"]
+    assert error["message"].startswith("listings[1]: ")
+    assert [item["field"] for item in error["fields"]] == ["listings[1].phone"]
+    with session_scope(app) as session:
+        assert session.query(Submission).count() == 2  # the refused pair left nothing
+    too_many = post(client, {"listings": [], "owner_email": OWNER})
+    assert too_many.status_code == 400

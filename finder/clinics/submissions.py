@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session, selectinload
 
 from .. import document, geo
+from ..document import InvalidListing
 from ..errors import GeocodingError, InvalidInput
 from ..geocode import GeocoderChain
 from ..hours import to_text
@@ -57,13 +58,14 @@ def check(data: Any, geocoder: GeocoderChain, default_country: str,
     """Validate a listing document as the import does and locate it; raise InvalidInput.
     ``rename`` names a bad field as the input does (a form's field, the document's path)."""
     if not isinstance(data, dict):
-        raise InvalidInput("A listing document is a JSON object.", code="invalid_listing")
+        raise InvalidListing("A listing document is a JSON object.", [])
     checked = document.validate(data, default_country, rename=rename)
     warnings: list[str] = []
     try:
         fields = locate(location_columns(checked), geocoder, warnings.append)
     except GeocodingError as exc:
-        raise InvalidInput(f"address: {exc.message}", code="invalid_listing") from None
+        raise InvalidListing(f"address: {exc.message}",
+                             [(rename("address.postcode"), exc.message)]) from None
     return checked, Placement(fields["latitude"], fields["longitude"],
                               fields["geocode_precision"], " ".join(warnings))
 

@@ -34,10 +34,8 @@ def check_form(form: ListingForm) -> tuple[dict[str, object] | None, Placement |
         _, placement = submissions.check(data, get_geocoder(),
                                          current_app.config["DEFAULT_COUNTRY"],
                                          rename=csv_listing.column_of)
-    except InvalidListing as exc:
+    except InvalidListing as exc:  # bad fields, or an address that cannot be placed
         form.show_errors(exc.fields)
-    except InvalidInput as exc:  # the address could not be placed
-        form.show_errors([("postcode", exc.message.removeprefix("address: "))])
     if placement is None or unreadable:
         return None, placement
     if not form.latitude.data and placement.precision != "point":
