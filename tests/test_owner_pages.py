@@ -201,3 +201,35 @@ def test_an_owner_uses_the_link_in_a_browser(open_page: PageFactory, device: str
     page.goto(f"/manage/{TOKENS[device]}")
     expect(page.locator("body")).to_contain_text("used already")
     shot(page, f"manage-used-link-{device}")
+
+
+def test_an_owner_s_edit_keeps_what_the_form_does_not_show_of_practitioners(
+        app: Flask, client: FlaskClient) -> None:
+    from finder.models import Practitioner
+
+    location_id = directory(app)
+    with session_scope(app) as session:
+        location = session.get(Location, location_id)
+        assert location is not None
+        session.add(Practitioner(organization=location.organization, name="Ana Diaz",
+                                 credentials=["PT"], npi="1234567893", languages=["Spanish"],
+                                 locations=[location]))
+        session.commit()
+    for change, expected in ((None, None), ("Ana Diaz | PT DPT", ["PT", "DPT"])):
+        with session_scope(app) as session:
+            session.query(OutboxMessage).delete()
+            session.commit()
+        ask_for_link(client, OWNER)
+        token = link_in(outbox(app)[0])
+        page = client.get(f"/manage/{token}").get_data(as_text=True)
+        assert "Ana Diaz | PT</textarea>" in page
+        form = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', page))
+        form.update(send="1", practitioners=change or "Ana Diaz | PT")
+        assert client.post(f"/manage/{token}", data=form).status_code == 303
+        document = submissions(app)[-1].document
+        if expected is None:
+            assert "practitioners" not in document  # left alone: kept as stored
+        else:
+            [ana] = document["practitioners"]
+            assert (ana["credentials"], ana["npi"], ana["languages"]) == \
+                (expected, "1234567893", ["Spanish"])

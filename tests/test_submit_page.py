@@ -62,6 +62,19 @@ def test_a_clinic_sends_a_listing_for_review(app: Flask, client: FlaskClient) ->
     assert submission.document["direct_access"] is True
 
 
+def test_practitioners_and_their_certifications_are_sent(app: Flask,
+                                                          client: FlaskClient) -> None:
+    people = ("Ana Diaz | PT, DPT | Northridge Institute | Level 2 | 54 | 2024-01-01 |\n"
+              "Bo Chen | PT")
+    assert send(client, practitioners=people).status_code == 303
+    [submission] = stored(app)
+    ana, bo = submission.document["practitioners"]
+    assert (ana["name"], ana["credentials"], bo["credentials"]) == \
+        ("Ana Diaz", ["PT", "DPT"], ["PT"])
+    assert ana["certifications"] == [{"issuer": "Northridge Institute", "title": "Level 2",
+                                      "hours": 54, "earned": "2024-01-01", "expires": None}]
+
+
 def test_checking_shows_where_the_address_was_placed(app: Flask, client: FlaskClient) -> None:
     response = send(client, button="check")
     assert response.status_code == 200
@@ -83,6 +96,9 @@ def test_checking_shows_where_the_address_was_placed(app: Flask, client: FlaskCl
     ({"latitude": "91", "longitude": "0"}, {"latitude": "less than or equal to 90"}),
     ({"website": "javascript:alert(1)"}, {"website": ""}),
     ({"phone": "12", "owner_email": "x"}, {"phone": "not a valid phone", "owner_email": "@"}),
+    ({"practitioners": "Ana Diaz | PT | Institute | Level 2"}, {"practitioners": "bars"}),
+    ({"practitioners": "Ana Diaz | PT | Institute | Level 2 | | 2030-01-01 |"},
+     {"practitioners": "in the future"}),
 ])
 def test_each_mistake_is_said_by_its_field_and_what_was_typed_is_kept(
         app: Flask, client: FlaskClient, fields: dict[str, str],

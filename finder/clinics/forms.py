@@ -10,6 +10,7 @@ from wtforms import (
     BooleanField,
     EmailField,
     Field,
+    HiddenField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -68,6 +69,11 @@ class ListingForm(FlaskForm):  # type: ignore[misc]
                         validators=[Length(max=500)])
     holiday_hours = StringField("Holiday hours, e.g. 2026-12-25 closed; 2026-12-24 09:00-13:00",
                                 validators=[Length(max=2000)])
+    practitioners = TextAreaField(
+        "Practitioners, one per line", validators=[Length(max=10_000)])
+    # What the practitioners box held when the form was filled, so an owner who leaves it
+    # alone keeps every detail stored about them (NPI, licence, languages).
+    practitioners_shown = HiddenField()
     techniques = CheckboxesField("Dry-needling techniques offered")
     accessibility = CheckboxesField("Access")
     age_groups = CheckboxesField("Ages seen")
@@ -88,6 +94,7 @@ class ListingForm(FlaskForm):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.known: dict[str, dict[str, Any]] = {}  # stored practitioners by name (an edit's)
         self.techniques.choices = _choices(vocabulary.techniques())
         self.accessibility.choices = _choices(vocabulary.accessibility())
         self.age_groups.choices = _choices(vocabulary.AGE_GROUPS)
@@ -123,10 +130,18 @@ class ListingForm(FlaskForm):  # type: ignore[misc]
         data = csv_listing.listing_document(row)
         if (self.organization.data or "").strip():
             data["organization"] = {"name": self.organization.data.strip()}
+        text = (self.practitioners.data or "").strip()
+        if text != (self.practitioners_shown.data or "").strip():
+            try:
+                data["practitioners"] = practitioners_of(text, self.known)
+            except csv_listing.CellError as exc:
+                unreadable.append(("practitioners", str(exc).partition(": ")[2]))
         return data, unreadable
 
     def fill(self, listing: dict[str, Any]) -> None:
         """Fill the form from a listing document (an owner's edit starts from what is live)."""
+        self.practitioners.data = practitioners_text(listing.get("practitioners") or [])
+        self.practitioners_shown.data = self.practitioners.data
         address = listing.get("address") or {}
         for name in csv_listing.ADDRESS_COLUMNS:
             self[name].data = address.get(name, "")
@@ -173,3 +188,45 @@ class EmailForm(FlaskForm):  # type: ignore[misc]
 
     def is_bot(self) -> bool:
         return bool((self.fax_number.data or "").strip())
+
+
+PRACTITIONERS_HINT = ("Name | credentials | then each dry-needling certification as issuer | "
+                      "title | hours | earned (YYYY-MM-DD) | expires (YYYY-MM-DD, or empty). "
+                      "For example: Ana Diaz | PT DPT | Northridge Institute | Level 2 | 54 | "
+                      "2024-01-01 |")
+
+
+def practitioners_text(people: list[dict[str, Any]]) -> str:
+    """Practitioners as the form's box writes them, one per line."""
+    lines = []
+    for person in people:
+        parts = [person["name"], " ".join(person.get("credentials") or [])]
+        for held in person.get("certifications") or []:
+            parts += [held["issuer"], held["title"], str(held.get("hours") or ""),
+                      held["earned"], held.get("expires") or ""]
+        lines.append(" | ".join(parts))
+    return "\n".join(lines)
+
+
+def practitioners_of(text: str, known: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Read the box; a practitioner already stored keeps what the box does not show."""
+    people = []
+    for number, line in enumerate(filter(None, map(str.strip, text.splitlines())), 1):
+        parts = [part.strip() for part in line.split("|")]
+        name, credentials, held = parts[0], parts[1] if len(parts) > 1 else "", parts[2:]
+        if len(held) % 5:
+            raise csv_listing.CellError(
+                f"practitioners: line {number} ({name[:40]}) has a certification without "
+                "all of issuer | title | hours | earned | expires (leave hours or expires "
+                "empty, but keep their bars)")
+        certifications = [{"issuer": issuer, "title": title, "hours": hours or None,
+                           "earned": earned, "expires": expires or None}
+                          for issuer, title, hours, earned, expires in
+                          zip(*[iter(held)] * 5, strict=True)]
+        stored = {key: value for key, value in known.get(name.casefold(), {}).items()
+                  if key in ("external_id", "npi", "licence", "languages", "gender")
+                  and value not in (None, "", [])}
+        people.append({**stored, "name": name,
+                       "credentials": credentials.replace(",", " ").split(),
+                       "certifications": certifications})
+    return people

@@ -18,7 +18,7 @@ from ..mail import deliver_soon
 from ..models import Location, Status
 from ..security import get_rate_limits
 from . import messages, owners, submissions
-from .forms import EmailForm, ListingForm
+from .forms import PRACTITIONERS_HINT, EmailForm, ListingForm
 from .models import Kind, Submission
 from .submissions import Placement
 
@@ -54,7 +54,8 @@ def _page(template: str, form: ListingForm, placement: Placement | None,
             current_app.config["MAP_TILE_URL"],
             geo.default_unit(form.country.data or current_app.config["DEFAULT_COUNTRY"]))
     return render_template(template, form=form, placement=placement,
-                           placement_map=placement_map, **context), status
+                           placement_map=placement_map, practitioners_hint=PRACTITIONERS_HINT,
+                           **context), status
 
 
 @bp.route("/submit", methods=["GET", "POST"])
@@ -155,9 +156,11 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
         raise owners.InvalidLink("This link is not valid. Ask for a new one on the Manage "
                                  "page.")
     form = ListingForm()
+    listed = document_json(location)
+    form.known = {person["name"].casefold(): person for person in listed["practitioners"]}
     history = submissions.history(session, location.id)
     if not form.is_submitted():
-        form.fill(document_json(location))
+        form.fill(listed)
         return _page("clinics/edit.html", form, None, location=location, history=history)
     if not form.validate():
         return _page("clinics/edit.html", form, None, 400, location=location, history=history)
