@@ -266,3 +266,27 @@ def test_a_moderator_unpublishes_and_republishes_a_listing(any_database_app: Fla
     assert staff.post(path, data={"csrf_token": csrf(staff, path), "publish": "1",
                                   "reason": "Reopened."}).status_code == 302
     assert names(public) == ["Eastside Needling"]
+
+
+def test_an_approved_claim_sends_the_claimant_a_link(app: Flask) -> None:
+    from finder.clinics.models import Kind
+    from finder.models import Location
+
+    load(app, [row("a", "Eastside Needling", near(AUSTIN, 1.02),
+                   website="https://eastside-needling.example")])
+    public, staff = app.test_client(), moderator(app)
+    path = "/providers/1/claim"
+    public.post(path, data={"csrf_token": csrf(public, path), "email": "me@gmail.example",
+                            "send": "1"})
+    with session_scope(app) as session:
+        claim = session.query(Submission).filter_by(kind=Kind.CLAIM).one()
+        claim_id = claim.id
+    page = staff.get(f"/moderation/submissions/{claim_id}").get_data(as_text=True)
+    assert "is <strong>not</strong> on its domain" in page
+    assert decide(staff, claim_id, "approve").status_code == 302
+    with session_scope(app) as session:
+        assert session.get(Location, 1).owner_email == "me@gmail.example"  # type: ignore[union-attr]
+    sent = [(message.kind, message.to) for message in messages(app)]
+    assert sent[-1] == ("owner_link", "me@gmail.example")
+    token = re.search(r"/manage/(\S+)", messages(app)[-1].body).group(1)  # type: ignore[union-attr]
+    assert public.get(f"/manage/{token}").status_code == 200
