@@ -225,7 +225,7 @@ def test_login_rotates_the_session_into_an_httponly_samesite_cookie(accounts: Fl
     assert landing.status_code == 200
     assert landing.headers["Cache-Control"] == "no-store"
     assert "mod@finder.example</strong>, moderator" in landing.text
-    assert "The moderation queue is reached from here." in landing.text
+    assert "Waiting for a decision" in landing.text
 
 
 @pytest.mark.parametrize("target", ["/moderation?tab=queue", "/providers/1"])
