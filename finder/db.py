@@ -41,7 +41,10 @@ def database_url(config: dict[str, Any]) -> str:
 
 def make_engine(url: str) -> sa.Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys."""
-    json_codec = {"json_serializer": fastjson.dumps, "json_deserializer": fastjson.loads}
+    # hide_parameters: a failed statement's values (an owner's e-mail, a link in a message)
+    # must not reach the logs with its error.
+    json_codec = {"json_serializer": fastjson.dumps, "json_deserializer": fastjson.loads,
+                  "hide_parameters": True}
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, **json_codec)
     engine = sa.create_engine(url, connect_args={"timeout": 30}, **json_codec)

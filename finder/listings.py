@@ -36,6 +36,9 @@ _SELECT_PUBLIC = sa.select(
 Listing = sa.Row[Any]
 
 
+MAX_ID = 2**31  # ids are 32-bit integers on PostgreSQL: a larger one is no listing
+
+
 def _not_found(location_id: int) -> NotFound:
     return NotFound(f"There is no published listing with id {location_id}.",
                     code="listing_not_found")
@@ -43,7 +46,7 @@ def _not_found(location_id: int) -> NotFound:
 
 def get_published(session: Session, location_id: int) -> Listing:
     """Return a published listing or raise NotFound."""
-    if not 0 < location_id < 2**63:  # beyond any database integer
+    if not 0 < location_id < MAX_ID:
         raise _not_found(location_id)
     listing = session.execute(
         _SELECT_PUBLIC.where(_LOCATION.c.id == location_id,
@@ -57,7 +60,7 @@ def get_published(session: Session, location_id: int) -> Listing:
 def get_document(session: Session, location_id: int) -> dict[str, Any]:
     """Return a published listing as its listing document (public fields only), or raise
     NotFound."""
-    if not 0 < location_id < 2**63:
+    if not 0 < location_id < MAX_ID:
         raise _not_found(location_id)
     location = session.scalars(
         sa.select(Location).where(Location.id == location_id,

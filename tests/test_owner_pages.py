@@ -129,8 +129,30 @@ def test_a_claim_from_the_clinic_s_domain_gets_a_link_at_once(app: Flask,
     assert response.status_code == 200
     [message] = outbox(app)
     assert message.kind == "owner_link"
-    assert client.get(f"/manage/{link_in(message)}").status_code == 200
-    assert submissions(app) == []
+    with session_scope(app) as session:  # not the owner until the link is used
+        assert session.get(Location, location_id).owner_email == ""  # type: ignore[union-attr]
+    token = link_in(message)
+    page = client.get(f"/manage/{token}").get_data(as_text=True)
+    form = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', page))
+    assert client.post(f"/manage/{token}", data={**form, "send": "1"}).status_code == 303
+    with session_scope(app) as session:
+        owner = session.get(Location, location_id).owner_email  # type: ignore[union-attr]
+    assert owner == "Reception@congress-physio.example"
+
+
+@pytest.mark.parametrize(("email", "website", "same"), [
+    ("jo@congress-physio.example", "https://www.congress-physio.example/team", True),
+    ("jo@mail.congress-physio.example", "congress-physio.example", True),
+    ("jo@example", "https://congress-physio.example", False),  # a parent domain
+    ("jo@facebook.com", "https://facebook.com/congressphysio", False),  # a shared site
+    ("jo@gmail.example", "https://congress-physio.example", False),
+    ("jo@congress-physio.example", "", False),
+])
+def test_a_claim_s_domain_must_be_the_clinic_s_own(email: str, website: str,
+                                                   same: bool) -> None:
+    from finder.clinics.submissions import same_domain
+
+    assert same_domain(email, website) is same
 
 
 def test_a_claim_from_another_domain_goes_to_a_moderator(app: Flask,

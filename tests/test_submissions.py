@@ -158,12 +158,16 @@ def test_a_decision_needs_a_reason_and_is_made_once(app: Flask, client: FlaskCli
         submission = session.get(Submission, response.get_json()["id"])
         assert submission is not None
         with pytest.raises(InvalidInput, match="why"):
-            submissions.reject(submission, 1, "  ")
+            submissions.reject(session, submission, None, "  ")
         with pytest.raises(InvalidInput, match="what should change"):
-            submissions.request_changes(submission, 1, "")
-        submission.status = Decision.REJECTED
-        with pytest.raises(InvalidInput, match="already rejected"):
-            submissions.approve(session, submission, 1, "mod", get_geocoder(app), "US")
+            submissions.request_changes(session, submission, None, "")
+        submissions.reject(session, submission, None, "Not a clinic.")
+        for decide in (lambda: submissions.approve(session, submission, None, "mod",
+                                                   get_geocoder(app), "US"),
+                       lambda: submissions.request_changes(session, submission, None, "x"),
+                       lambda: submissions.reject(session, submission, None, "again")):
+            with pytest.raises(InvalidInput, match="already rejected"):
+                decide()
 
 
 def test_private_fields_are_never_public(app: Flask, client: FlaskClient) -> None:
@@ -263,3 +267,44 @@ def test_several_locations_are_sent_at_once_or_not_at_all(app: Flask,
         assert session.query(Submission).count() == 2  # the refused pair left nothing
     too_many = post(client, {"listings": [], "owner_email": OWNER})
     assert too_many.status_code == 400
+
+
+def test_a_submission_never_touches_another_listing_s_practitioners(
+        app: Flask, client: FlaskClient) -> None:
+    from finder.models import Location, Practitioner
+
+    load(app, [row("other", "Other Clinic", near(AUSTIN, 5))])
+    with session_scope(app) as session:
+        other = session.query(Location).one()
+        session.add(Practitioner(organization=other.organization, external_id="p-77",
+                                 name="Real Person", npi="1234567893", locations=[other]))
+        session.commit()
+    sent = post(client, {**listing(practitioners=[
+        {"external_id": "p-77", "name": "Jane Fake"}]), "owner_email": OWNER}).get_json()
+    approve(app, sent["id"])
+    with session_scope(app) as session:
+        real = session.query(Practitioner).filter_by(external_id="p-77").one()
+        assert (real.name, real.npi, [loc.name for loc in real.locations]) == \
+            ("Real Person", "1234567893", ["Other Clinic"])
+        fake = session.query(Practitioner).filter_by(name="Jane Fake").one()
+        assert [loc.name for loc in fake.locations] == ["Eastside Needling"]
+
+
+def test_an_edit_neither_republishes_nor_changes_the_owner(app: Flask,
+                                                           client: FlaskClient) -> None:
+    from finder.models import Location, Status
+
+    load(app, [row("imported", "Congress Physio", near(AUSTIN, 0.5))])
+    with session_scope(app) as session:
+        location = session.query(Location).one()
+        location.owner_email = "new-owner@congress.example"
+        edit = submissions.submit(session, listing(name="Congress Physio"), "old@congress.example",
+                                  get_geocoder(app), "US", location=location)
+        location.status = Status.UNPUBLISHED
+        session.commit()
+        edit_id = edit.id
+    approve(app, edit_id)
+    with session_scope(app) as session:
+        location = session.query(Location).one()
+        assert location.status is Status.UNPUBLISHED
+        assert location.owner_email == "new-owner@congress.example"

@@ -33,16 +33,19 @@ class OwnerLink:
     location_id: int
     email: str
     token_id: str
+    claim: bool = False  # sent to claim an unowned listing: using it proves the mailbox
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=PURPOSE)
 
 
-def make_token(secret_key: str, location_id: int, email: str) -> str:
-    """Return a new link token for this listing and owner."""
-    return _serializer(secret_key).dumps(
-        {"l": location_id, "e": email, "j": secrets.token_urlsafe(16)})
+def make_token(secret_key: str, location_id: int, email: str, claim: bool = False) -> str:
+    """Return a new link token for this listing and owner (or claimant)."""
+    payload: dict[str, Any] = {"l": location_id, "e": email, "j": secrets.token_urlsafe(16)}
+    if claim:
+        payload["c"] = 1
+    return _serializer(secret_key).dumps(payload)
 
 
 def read_token(session: Session, secret_key: str, token: str, days: int) -> OwnerLink:
@@ -61,7 +64,7 @@ def read_token(session: Session, secret_key: str, token: str, days: int) -> Owne
     if session.get(UsedToken, data["j"]) is not None:
         raise InvalidLink("This link has been used already. Ask for a new one on the Manage "
                           "page.", code="used_link")
-    return OwnerLink(data["l"], data["e"], data["j"])
+    return OwnerLink(data["l"], data["e"], data["j"], claim=data.get("c") == 1)
 
 
 def spend(session: Session, link: OwnerLink) -> None:

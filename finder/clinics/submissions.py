@@ -28,6 +28,7 @@ from ..listings import document_json
 from ..models import Actor, ListingChange, Location, Practitioner, Source, Status
 from .models import Decision, Kind, Submission
 
+OWN_IDS = "finder:"  # the start of the external ids the directory gives itself
 NEAR_KM = 0.5  # a "near-identical name" counts as a duplicate within this distance
 SAME_NAME = 0.9  # how alike two names must be (difflib's ratio, case folded)
 # Fields the history leaves out: they change on every write or are derived.
@@ -92,6 +93,22 @@ class Duplicate:
     location_id: int
     name: str
     reasons: tuple[str, ...]
+
+
+# Sites where anyone has an address or a page: sharing their domain proves nothing.
+SHARED_DOMAINS = ("facebook.com", "instagram.com", "linkedin.com", "google.com", "gmail.com",
+                  "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "wixsite.com",
+                  "squarespace.com", "wordpress.com", "yelp.com", "linktr.ee")
+
+
+def same_domain(email: str, website: str) -> bool:
+    """Whether an e-mail address is on the website's own domain (or a subdomain of it)."""
+    domain = email.rsplit("@", 1)[-1].lower().rstrip(".")
+    host = website_host(website).lower()
+    if not host or any(host == shared or host.endswith(f".{shared}")
+                       for shared in SHARED_DOMAINS):
+        return False
+    return domain == host or domain.endswith(f".{host}")
 
 
 def website_host(url: str) -> str:
@@ -195,23 +212,23 @@ def proposed_changes(session: Session, submission: Submission) -> dict[str, list
 
 
 def approve(session: Session, submission: Submission, moderator_id: int | None, moderator: str,
-            geocoder: GeocoderChain, default_country: str) -> Location:
+            geocoder: GeocoderChain, default_country: str, merging: bool = False) -> Location:
     """Publish a new listing or apply an edit; record the history. Raise InvalidInput if the
     document no longer passes (the rules may have changed since it was sent)."""
-    if submission.status not in (Decision.PENDING, Decision.CHANGES_REQUESTED):
-        raise InvalidInput(f"This submission was already {submission.status.value}.")
+    take_decision(session, submission, Decision.MERGED if merging else Decision.APPROVED,
+                  moderator_id)
     if submission.kind is Kind.CLAIM:
-        return _approve_claim(session, submission, moderator_id, moderator)
+        return _approve_claim(session, submission, moderator)
     data = dict(submission.document)
-    before: dict[str, Any] = {}
-    if submission.location_id is None:
-        data["external_id"] = f"submission-{submission.id}"
+    target = None if submission.location_id is None else _load(session, submission.location_id)
+    if target is None:
+        data["external_id"] = f"{OWN_IDS}submission-{submission.id}"
     else:
-        target = _load(session, submission.location_id)
         if target.external_id is None:
-            target.external_id = f"location-{target.id}"
+            target.external_id = f"{OWN_IDS}location-{target.id}"
         data["external_id"] = target.external_id
-        before = document_json(target)
+    _own_practitioners(data, submission, target)
+    before = document_json(target) if target is not None else {}
     # The moderator's approval is the history entry, not an import's.
     importer = Importer(session, geocoder, default_country, Source.SELF_SUBMITTED, history=None)
     importer.prefetch([(1, data)])
@@ -221,27 +238,65 @@ def approve(session: Session, submission: Submission, moderator_id: int | None, 
     importer.flush()
     location = session.scalars(sa.select(Location).where(
         Location.external_id == data["external_id"])).one()
-    location.owner_email = submission.owner_email
-    location.status = Status.PUBLISHED
+    note = f"submission {submission.id} approved"
+    if target is None:  # a new listing: published, and owned by who sent it
+        location.status = Status.PUBLISHED
+        location.owner_email = submission.owner_email
+    elif merging and not location.owner_email:
+        location.owner_email = submission.owner_email
+        note += "; a new owner"
     session.flush()
     after = document_json(_load(session, location.id))
     session.add(ListingChange(location_id=location.id, actor_kind=Actor.MODERATOR,
-                              actor=moderator, changes=diff(before, after),
-                              note=f"submission {submission.id} approved"))
-    _decide(submission, Decision.APPROVED, moderator_id)
+                              actor=moderator, changes=diff(before, after), note=note))
     submission.location_id = location.id
     return location
 
 
-def _approve_claim(session: Session, submission: Submission, moderator_id: int | None,
-                   moderator: str) -> Location:
+def _own_practitioners(data: dict[str, Any], submission: Submission,
+                       target: Location | None) -> None:
+    """Let a submission's practitioners be only its listing's own: one of the same name
+    already there is that person; anyone else is new. (A submission never names, and so
+    never changes, another listing's practitioner.)"""
+    people = data.get("practitioners")
+    if people is None:
+        return
+    at = {person.name.casefold(): person for person in (target.practitioners if target else [])}
+    own = []
+    for number, person in enumerate(people):
+        stored = at.get(str(person.get("name", "")).casefold())
+        if stored is not None and stored.external_id is None:
+            stored.external_id = f"{OWN_IDS}practitioner-{stored.id}"
+        own.append({**person, "external_id": stored.external_id if stored is not None
+                    else f"{OWN_IDS}submission-{submission.id}-{number}"})
+    data["practitioners"] = own
+
+
+def take_decision(session: Session, submission: Submission, decision: Decision,
+                  moderator_id: int | None, message: str = "") -> None:
+    """Decide a pending submission, once: a decision taken meanwhile (by another moderator,
+    in another tab) makes this one refused rather than applied twice."""
+    if submission.status is not Decision.PENDING:
+        done = submission.status.value.replace("_", " ")
+        raise InvalidInput(f"This submission was already {done}.")
+    decided = session.execute(
+        sa.update(Submission)
+        .where(Submission.id == submission.id, Submission.status == Decision.PENDING)
+        .values(status=decision, decided_by=moderator_id, decided_at=datetime.now(UTC),
+                message=message or submission.message)
+        .execution_options(synchronize_session=False))
+    if decided.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidInput("Another moderator decided this submission a moment ago.")
+    session.refresh(submission)
+
+
+def _approve_claim(session: Session, submission: Submission, moderator: str) -> Location:
     assert submission.location_id is not None  # a claim names its listing
     location = _load(session, submission.location_id)
     location.owner_email = submission.owner_email
     session.add(ListingChange(location_id=location.id, actor_kind=Actor.MODERATOR,
                               actor=moderator, changes={},
                               note=f"claim {submission.id} approved: a new owner"))
-    _decide(submission, Decision.APPROVED, moderator_id)
     return location
 
 
@@ -252,9 +307,8 @@ def merge(session: Session, submission: Submission, location_id: int, moderator_
     if submission.kind is not Kind.NEW:
         raise InvalidInput("Only a new listing can be merged into another.")
     submission.location_id = location_id
-    location = approve(session, submission, moderator_id, moderator, geocoder, default_country)
-    submission.status = Decision.MERGED
-    return location
+    return approve(session, submission, moderator_id, moderator, geocoder, default_country,
+                   merging=True)
 
 
 def not_a_duplicate(submission: Submission, location_id: int) -> None:
@@ -294,25 +348,19 @@ def find_listings(session: Session, text: str, limit: int = 50) -> list[Location
     return list(session.scalars(query))
 
 
-def reject(submission: Submission, moderator_id: int, reason: str) -> None:
+def reject(session: Session, submission: Submission, moderator_id: int | None,
+           reason: str) -> None:
     if not reason.strip():
         raise InvalidInput("Say why the submission is rejected: the clinic is told.")
-    _decide(submission, Decision.REJECTED, moderator_id, reason.strip())
+    take_decision(session, submission, Decision.REJECTED, moderator_id, reason.strip())
 
 
-def request_changes(submission: Submission, moderator_id: int, message: str) -> None:
+def request_changes(session: Session, submission: Submission, moderator_id: int | None,
+                    message: str) -> None:
     if not message.strip():
         raise InvalidInput("Say what should change: the clinic is told.")
-    _decide(submission, Decision.CHANGES_REQUESTED, moderator_id, message.strip())
-
-
-def _decide(submission: Submission, decision: Decision, moderator_id: int | None,
-            message: str = "") -> None:
-    submission.status = decision
-    submission.decided_by = moderator_id
-    submission.decided_at = datetime.now(UTC)
-    if message:
-        submission.message = message
+    take_decision(session, submission, Decision.CHANGES_REQUESTED, moderator_id,
+                  message.strip())
 
 
 def history(session: Session, location_id: int) -> list[ListingChange]:

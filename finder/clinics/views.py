@@ -15,7 +15,7 @@ from ..errors import InvalidInput
 from ..geocode import get_geocoder
 from ..listings import document_json, get_published
 from ..mail import deliver_soon
-from ..models import Location, Status
+from ..models import Actor, ListingChange, Location, Status
 from ..security import get_rate_limits
 from . import messages, owners, submissions
 from .forms import PRACTITIONERS_HINT, EmailForm, ListingForm
@@ -98,9 +98,9 @@ def submitted() -> str:
                "We will e-mail you when it is live, with a private link to change it later."])
 
 
-def link_to_edit(location: Location, email: str) -> str:
-    """A new private link for the owner to change this listing."""
-    token = owners.make_token(current_app.config["SECRET_KEY"], location.id, email)
+def link_to_edit(location: Location, email: str, claim: bool = False) -> str:
+    """A new private link for the owner (or a claimant) to change this listing."""
+    token = owners.make_token(current_app.config["SECRET_KEY"], location.id, email, claim)
     return url_for("clinics.edit", token=token, _external=True)
 
 
@@ -152,7 +152,11 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
     link = owners.read_token(session, current_app.config["SECRET_KEY"], token,
                              current_app.config["OWNER_LINK_DAYS"])
     location = session.get(Location, link.location_id)
-    if location is None or location.owner_email.lower() != link.email.lower():
+    if location is None or location.status is not Status.PUBLISHED:
+        raise owners.InvalidLink("This listing is not published now, so it cannot be "
+                                 "changed here. Write to the directory to have it back.")
+    claiming = link.claim and not location.owner_email
+    if not claiming and location.owner_email.lower() != link.email.lower():
         raise owners.InvalidLink("This link is not valid. Ask for a new one on the Manage "
                                  "page.")
     form = ListingForm()
@@ -166,6 +170,10 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
         return _page("clinics/edit.html", form, None, 400, location=location, history=history)
     data, placement = check_form(form)
     if data is not None and form.send.data:
+        if claiming:  # the claimant read the link sent to the clinic's own domain
+            location.owner_email = link.email
+            session.add(ListingChange(location_id=location.id, actor_kind=Actor.OWNER,
+                                      changes={}, note="claimed through the clinic's domain"))
         submissions.submit(session, data, link.email, get_geocoder(),
                            current_app.config["DEFAULT_COUNTRY"], location=location)
         owners.spend(session, link)
@@ -191,14 +199,6 @@ def changed() -> str:
                "We will e-mail you when it is live."])
 
 
-def _same_domain(email: str, website: str) -> bool:
-    """Whether an e-mail's domain is the website's (or one of its subdomains)."""
-    domain = email.rsplit("@", 1)[-1].lower()
-    host = submissions.website_host(website)
-    return bool(host) and (domain == host or domain.endswith(f".{host}")
-                           or host.endswith(f".{domain}"))
-
-
 @bp.route("/providers/<int:location_id>/claim", methods=["GET", "POST"])
 def claim(location_id: int) -> str | tuple[str, int]:
     """Claim a listing: an address on the clinic's own website domain gets a link at once;
@@ -215,9 +215,10 @@ def claim(location_id: int) -> str | tuple[str, int]:
         _limit("claim")
         location = session.get(Location, location_id)
         assert location is not None  # published a moment ago
-        if _same_domain(email, location.website) and not location.owner_email:
-            location.owner_email = email
-            messages.owner_link(session, email, location.name, link_to_edit(location, email),
+        if submissions.same_domain(email, location.website) and not location.owner_email:
+            # The owner is set when the link is used: reading it proves the mailbox.
+            messages.owner_link(session, email, location.name,
+                                link_to_edit(location, email, claim=True),
                                 current_app.config["OWNER_LINK_DAYS"])
         else:
             session.add(Submission(kind=Kind.CLAIM, location_id=location.id, document={},

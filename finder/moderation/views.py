@@ -230,12 +230,8 @@ def submission(submission_id: int) -> str | tuple[str, int] | Response:
         if item.kind is Kind.NEW else [],
         history=submissions.history(session, item.location_id) if item.location_id else [],
         domain_matches=item.kind is Kind.CLAIM and location is not None
-        and _domain(item.owner_email) == submissions.website_host(location.website),
+        and submissions.same_domain(item.owner_email, location.website),
         account=current_account(), logout_form=LogoutForm()), 400 if problem else 200
-
-
-def _domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower()
 
 
 def _decide(item: Submission, form: DecisionForm) -> Response:
@@ -255,7 +251,7 @@ def _decide(item: Submission, form: DecisionForm) -> Response:
             messages.approved(session, item.owner_email, location.name, link, days)
         done = f"Approved: {location.name} is live."
     elif form.ask.data:
-        submissions.request_changes(item, account.id, message)
+        submissions.request_changes(session, item, account.id, message)
         listed = session.get(Location, item.location_id) if item.location_id else None
         link = (link_to_edit(listed, item.owner_email)
                 if listed is not None and listed.owner_email == item.owner_email
@@ -263,7 +259,7 @@ def _decide(item: Submission, form: DecisionForm) -> Response:
         messages.changes_requested(session, item.owner_email, name, message, link)
         done = f"Asked {item.owner_email} for changes to {name}."
     else:
-        submissions.reject(item, account.id, message)
+        submissions.reject(session, item, account.id, message)
         messages.rejected(session, item.owner_email, name, message)
         done = f"Rejected: {name}."
     session.commit()
