@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,16 @@ def row(external_id: str, name: str, at: tuple[float, float] | None = None,
     if at is not None:
         values.update(latitude=str(at[0]), longitude=str(at[1]))
     values.update(fields)
+    return values
+
+
+def form_values(page: str) -> dict[str, str]:
+    """What a browser would send of a page's inputs (checkboxes only when checked)."""
+    values = {}
+    for tag in re.findall(r"<input[^>]*>", page):
+        name, value = re.search(r'name="([a-z_0-9]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and value and ('type="checkbox"' not in tag or "checked" in tag):
+            values[name.group(1)] = value.group(1)
     return values
 
 

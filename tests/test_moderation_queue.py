@@ -23,7 +23,7 @@ from finder.models import OutboxMessage
 from finder.moderation.accounts import create_account
 from tests import browser as browsing
 from tests.browser import DESKTOP, PHONE, PageFactory, assert_accessible, page_factory, shot
-from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
+from tests.conftest import AUSTIN, Server, form_values, load, near, row, serve_directory
 
 MODERATOR = "mod@finder.example"
 PASSWORD = "correct horse battery"
@@ -87,7 +87,7 @@ def test_submit_approve_edit_approve(any_database_app: Flask) -> None:
     token = re.search(r"/manage/(\S+)", mail.body).group(1)  # type: ignore[union-attr]
 
     edit_page = public.get(f"/manage/{token}").get_data(as_text=True)
-    form = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', edit_page))
+    form = form_values(edit_page)
     form.update(phone="512-555-0188", send="1", services="Dry needling")
     assert public.post(f"/manage/{token}", data=form).status_code == 303
     with session_scope(app) as session:

@@ -19,7 +19,7 @@ from finder.db import session_scope
 from finder.models import Location, OutboxMessage
 from tests import browser as browsing
 from tests.browser import DESKTOP, PHONE, PageFactory, assert_accessible, page_factory, shot
-from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
+from tests.conftest import AUSTIN, Server, form_values, load, near, row, serve_directory
 
 browser = browsing.browser
 
@@ -83,8 +83,7 @@ def test_an_owner_changes_the_listing_through_the_link_once(app: Flask,
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert 'value="Congress Physio"' in text and "History" in text
-    form = {name: value for name, value in re.findall(
-        r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', text)}
+    form = form_values(text)
     form.update(name="Congress Physio & Needling", send="1", services="Dry needling\nCupping")
     sent = client.post(f"/manage/{token}", data=form)
     assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
@@ -133,7 +132,7 @@ def test_a_claim_from_the_clinic_s_domain_gets_a_link_at_once(app: Flask,
         assert session.get(Location, location_id).owner_email == ""  # type: ignore[union-attr]
     token = link_in(message)
     page = client.get(f"/manage/{token}").get_data(as_text=True)
-    form = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', page))
+    form = form_values(page)
     assert client.post(f"/manage/{token}", data={**form, "send": "1"}).status_code == 303
     with session_scope(app) as session:
         owner = session.get(Location, location_id).owner_email  # type: ignore[union-attr]
@@ -245,7 +244,7 @@ def test_an_owner_s_edit_keeps_what_the_form_does_not_show_of_practitioners(
         token = link_in(outbox(app)[0])
         page = client.get(f"/manage/{token}").get_data(as_text=True)
         assert "Ana Diaz | PT</textarea>" in page
-        form = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', page))
+        form = form_values(page)
         form.update(send="1", practitioners=change or "Ana Diaz | PT")
         assert client.post(f"/manage/{token}", data=form).status_code == 303
         document = submissions(app)[-1].document
@@ -255,3 +254,48 @@ def test_an_owner_s_edit_keeps_what_the_form_does_not_show_of_practitioners(
             [ana] = document["practitioners"]
             assert (ana["credentials"], ana["npi"], ana["languages"]) == \
                 (expected, "1234567893", ["Spanish"])
+
+
+def test_an_edit_sends_only_what_the_owner_changed(app: Flask, client: FlaskClient) -> None:
+    from finder.clinics import submissions as clinic_submissions
+    from finder.geocode import get_geocoder
+    from finder.importer import import_documents
+
+    document = {"external_id": "toronto", "name": "Praxis Mitte",
+                "organization": {"name": "Praxis Gruppe", "website": "https://praxis.example",
+                                 "phone": "(416) 555-0100"},
+                "address": {"postcode": "M5V 2T6", "city": "Toronto", "region": "ON",
+                            "country": "CA"},
+                "phone": "(416) 555-0100", "self_pay_price": {"min": 80.5, "currency": "EUR"},
+                "hours": "Mon-Fri 08:00-18:00",
+                "holiday_hours": [{"date": "2026-12-24", "hours": "09:00-12:00",
+                                   "note": "Christmas Eve"}]}
+    with session_scope(app) as session:
+        report = import_documents(session, get_geocoder(app), [(1, document)],
+                                  default_country="US")
+        assert report.rejected == [], report.rejected
+        location = session.query(Location).one()
+        location.owner_email = OWNER
+        session.commit()
+        location_id = location.id
+    ask_for_link(client, OWNER)
+    token = link_in(outbox(app)[0])
+    page = client.get(f"/manage/{token}").get_data(as_text=True)
+    assert "2026-12-24 09:00-12:00" in page
+    form = form_values(page)
+    form["hours"] = "Mon-Fri 08:00-19:00"
+    response = client.post(f"/manage/{token}", data={**form, "send": "1"})
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    [edit] = submissions(app)
+    assert set(edit.document) == {"name", "external_id", "hours"}
+    with session_scope(app) as session:
+        clinic_submissions.approve(session, session.merge(edit), None, "mod",
+                                   get_geocoder(app), "US")
+        session.commit()
+    live = client.get(f"/api/v1/listings/{location_id}").get_json()
+    assert live["hours"]["mon"] == [["08:00", "19:00"]]
+    assert live["organization"]["name"] == "Praxis Gruppe"
+    assert live["organization"]["website"] == "https://praxis.example"
+    assert live["organization"]["phone"] != ""
+    assert live["self_pay_price"] == {"min": 80.5, "max": None, "currency": "EUR"}
+    assert live["holiday_hours"][0]["note"] == "Christmas Eve"

@@ -35,6 +35,11 @@ class CheckboxesField(SelectMultipleField):  # type: ignore[misc]
     option_widget = CheckboxInput()
 
 
+def _amount(value: float) -> str:
+    """A price as typed: 90, or 92.5."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _choices(terms: dict[str, Any]) -> list[SelectChoice]:
     return [SelectChoice(key, getattr(term, "label", term)) for key, term in terms.items()]
 
@@ -151,21 +156,33 @@ class ListingForm(FlaskForm):  # type: ignore[misc]
             self[name].data = listing.get(name)
         organization = (listing.get("organization") or {}).get("name", "")
         self.organization.data = organization if organization != listing.get("name") else ""
-        self.latitude.data = str(listing.get("lat") or "")
-        self.longitude.data = str(listing.get("lon") or "")
+        if listing.get("geocode_precision") == "point":  # a place the clinic gave or chose
+            self.latitude.data = str(listing.get("lat") or "")
+            self.longitude.data = str(listing.get("lon") or "")
         for name in LIST_FIELDS:
             self[name].data = "\n".join(listing.get(name) or [])
         self.hours.data = listing.get("hours_text", "")
         self.holiday_hours.data = "; ".join(
-            f"{entry['date']} {'closed' if entry.get('closed') else entry.get('hours', '')}"
+            f"{entry['date']} " + ("closed" if entry.get("closed") else ",".join(
+                f"{start}-{end}" for start, end in entry.get("hours") or []))
             for entry in listing.get("holiday_hours") or [])
         price = listing.get("self_pay_price")
         if price:
             low, high = price.get("min"), price.get("max")
-            self.self_pay_price.data = f"{low:g}" + (f"-{high:g}" if high else "")
+            self.self_pay_price.data = _amount(low) + (f"-{_amount(high)}" if high else "")
         for name in ("direct_access", "home_visits"):
             value = listing.get(name)
             self[name].data = "" if value is None else ("true" if value else "false")
+
+    def changes(self, listing: dict[str, Any]) -> set[str]:
+        """The document's fields this form changes from ``listing`` (what a form filled from
+        it would say), so an edit sends only those and keeps all the form does not show."""
+        before = ListingForm(formdata=None, meta={"csrf": False})
+        before.known = self.known
+        before.fill(listing)
+        was, _ = before.document()
+        now, _ = self.document()
+        return {name for name in now if was.get(name) != now[name]}
 
     def show_errors(self, fields: list[tuple[str, str]]) -> None:
         """Put each message next to its field (others go to the form's own list)."""

@@ -72,10 +72,15 @@ def check(data: Any, geocoder: GeocoderChain, default_country: str,
 
 
 def submit(session: Session, data: dict[str, Any], email: str, geocoder: GeocoderChain,
-           default_country: str, location: Location | None = None) -> Submission:
-    """Queue a new listing, or an owner's edit of ``location``, for moderation."""
+           default_country: str, location: Location | None = None,
+           changed: set[str] | None = None) -> Submission:
+    """Queue a new listing, or an owner's edit of ``location``, for moderation. An edit
+    may keep only the ``changed`` fields: the others stay as they are stored."""
     checked, _ = check(data, geocoder, default_country)
     stored = checked.model_dump(mode="json", exclude_unset=True)
+    if changed is not None:
+        stored = {name: value for name, value in stored.items()
+                  if name in changed or name == "name"}  # a document always has its name
     if location is not None:
         stored["external_id"] = location.external_id  # an edit changes this listing only
     else:
@@ -227,6 +232,9 @@ def approve(session: Session, submission: Submission, moderator_id: int | None, 
         if target.external_id is None:
             target.external_id = f"{OWN_IDS}location-{target.id}"
         data["external_id"] = target.external_id
+        # An edit that does not name the organisation keeps the one the listing has (the
+        # import's rule, that it follows the listing's name, is for whole rows).
+        data.setdefault("organization", document_json(target)["organization"])
     _own_practitioners(data, submission, target)
     before = document_json(target) if target is not None else {}
     # The moderator's approval is the history entry, not an import's.

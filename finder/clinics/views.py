@@ -38,9 +38,6 @@ def check_form(form: ListingForm) -> tuple[dict[str, object] | None, Placement |
         form.show_errors(exc.fields)
     if placement is None or unreadable:
         return None, placement
-    if not form.latitude.data and placement.precision != "point":
-        # Shown, so the clinic can see where the pin is and move it.
-        form.latitude.data, form.longitude.data = f"{placement.lat:.6f}", f"{placement.lon:.6f}"
     return data, placement
 
 
@@ -175,7 +172,8 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
             session.add(ListingChange(location_id=location.id, actor_kind=Actor.OWNER,
                                       changes={}, note="claimed through the clinic's domain"))
         submissions.submit(session, data, link.email, get_geocoder(),
-                           current_app.config["DEFAULT_COUNTRY"], location=location)
+                           current_app.config["DEFAULT_COUNTRY"], location=location,
+                           changed=form.changes(listed))
         owners.spend(session, link)
         try:
             session.commit()
