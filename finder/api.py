@@ -216,7 +216,7 @@ def list_changes() -> Response:
     """Page through the published listings changed since a moment, oldest change first."""
     since = _moment(request.args.get("modified_after", ""))
     after = request.args.get("after_id")
-    if after is not None and (not after.isascii() or not after.isdigit() or len(after) > 18):
+    if after is not None and (not after.isascii() or not after.isdigit() or len(after) > 9):
         raise InvalidInput("'after_id' must be a listing id.", code="invalid_after_id")
     raw_limit = request.args.get("limit", str(CHANGES_PAGE))
     if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= \
@@ -244,7 +244,12 @@ def _moment(text: str) -> datetime:
         raise InvalidInput("'modified_after' must be an ISO 8601 date or time, like "
                            "2026-11-30 or 2026-11-30T12:00:00Z.",
                            code="invalid_modified_after") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # an offset that takes it before year 1 or after 9999
+        raise InvalidInput("'modified_after' is beyond the years a date can hold.",
+                           code="invalid_modified_after") from None
 
 
 @bp.get("/api/v1/listings/<int:location_id>")

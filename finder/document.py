@@ -420,9 +420,28 @@ def describe(error: ValidationError, rename: Callable[[str], str] = str, limit: 
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The path of the first text holding a NUL character (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        found = _nul_at(item, f"{path}[{key}]" if isinstance(key, int)
+                        else f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def validate(data: Any, default_country: str, require_location: bool = True,
              rename: Callable[[str], str] = str) -> ListingDocument:
     """Return a checked listing document, or raise InvalidInput naming the bad fields."""
+    nul = _nul_at(data)
+    if nul is not None:
+        name = rename(nul) if nul else "listing"
+        raise InvalidListing(f"{name}: holds a NUL character, which text cannot",
+                             [(name, "holds a NUL character, which text cannot")])
     try:
         return ListingDocument.model_validate(
             data, context={"default_country": default_country,

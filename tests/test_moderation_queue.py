@@ -290,3 +290,24 @@ def test_an_approved_claim_sends_the_claimant_a_link(app: Flask) -> None:
     assert sent[-1] == ("owner_link", "me@gmail.example")
     token = re.search(r"/manage/(\S+)", messages(app)[-1].body).group(1)  # type: ignore[union-attr]
     assert public.get(f"/manage/{token}").status_code == 200
+
+
+def test_odd_input_to_the_queue_is_a_clear_answer(any_database_app: Flask) -> None:
+    app = any_database_app
+    public, staff = app.test_client(), moderator(app)
+    sent = public.post("/api/v1/listings", json={**listing(), "owner_email": OWNER}).get_json()
+    for path in ("/moderation/submissions/9999999999", "/moderation/listings/99999999999"):
+        assert staff.get(path).status_code == 404
+    assert staff.get("/moderation/listings?q=%C2%B2").status_code == 200
+    path = f"/moderation/submissions/{sent['id']}"
+    for data in ({"merge": "1", "location_id": "\u00b2"},
+                 {"merge": "1", "location_id": "9" * 30},
+                 {"reject": "1", "message": "x" * 6000}):
+        response = staff.post(path, data={"csrf_token": csrf(staff, path), **data})
+        assert response.status_code == 400, data
+    nul = public.post("/api/v1/listings", json={**listing(name="Bad\u0000Name"),
+                                                 "owner_email": OWNER})
+    assert nul.status_code == 400
+    assert nul.get_json()["error"]["fields"][0]["field"] == "name"
+    for query in ("after_id=999999999999999999", "modified_after=0001-01-01T00:00:00%2B14:00"):
+        assert public.get(f"/api/v1/listings?{query}").status_code == 400, query

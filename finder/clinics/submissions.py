@@ -349,7 +349,7 @@ def find_listings(session: Session, text: str, limit: int = 50) -> list[Location
     """Listings whose name holds ``text`` (or whose id it is), published or not."""
     query = sa.select(Location).order_by(Location.name, Location.id).limit(limit)
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 10:
         query = query.where(Location.id == int(text))
     elif text:
         query = query.where(Location.name.ilike(f"%{text}%"))

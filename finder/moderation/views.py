@@ -29,10 +29,12 @@ from ..clinics.views import link_to_edit
 from ..db import get_session
 from ..errors import InvalidInput
 from ..geocode import get_geocoder
+from ..listings import MAX_ID
 from ..mail import deliver_soon
 from ..models import Location, OutboxMessage
 from ..partners import counts as partner_counts
 from ..partners.models import Partner
+from ..partners.views import number_arg
 from ..search import get_backend
 from .accounts import LoginAttempts, authenticate
 from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PublishForm
@@ -193,7 +195,7 @@ def _names(session: Any, items: list[Submission]) -> dict[int, str]:
 
 
 def _submission(submission_id: int) -> Submission:
-    found = get_session().get(Submission, submission_id)
+    found = get_session().get(Submission, submission_id) if submission_id < MAX_ID else None
     if found is None:
         abort(404)
     return found
@@ -209,13 +211,13 @@ def submission(submission_id: int) -> str | tuple[str, int] | Response:
     form, duplicate_form = DecisionForm(), DuplicateForm()
     problem = ""
     if request.method == "POST":
+        deciding = form.approve.data or form.ask.data or form.reject.data
+        chosen = form if deciding else duplicate_form
         try:
-            if form.validate_on_submit() and (form.approve.data or form.ask.data
-                                              or form.reject.data):
-                return _decide(item, form)
-            if duplicate_form.validate_on_submit():
-                return _duplicate(item, duplicate_form)
-            problem = "The form expired: please try again."
+            if chosen.validate_on_submit():
+                return _decide(item, form) if deciding else _duplicate(item, duplicate_form)
+            problem = next((message for errors in chosen.errors.values() for message in errors
+                            if "CSRF" not in message), "The form expired: please try again.")
         except InvalidInput as exc:
             session.rollback()
             problem = exc.message
@@ -272,7 +274,7 @@ def _decide(item: Submission, form: DecisionForm) -> Response:
 def _duplicate(item: Submission, form: DuplicateForm) -> Response:
     session, account = get_session(), current_account()
     assert account is not None  # login_required
-    target = int(form.location_id.data) if str(form.location_id.data).isdigit() else 0
+    target = number_arg(str(form.location_id.data or "")) or 0
     if session.get(Location, target) is None:
         raise InvalidInput("That listing no longer exists.")
     if form.merge.data:
@@ -333,7 +335,7 @@ def listing(location_id: int) -> str | tuple[str, int] | Response:
     """Show a listing's status, owner and history; unpublish it or publish it again."""
     session, account = get_session(), current_account()
     assert account is not None  # login_required
-    location = session.get(Location, location_id)
+    location = session.get(Location, location_id) if location_id < MAX_ID else None
     if location is None:
         abort(404)
     form, problem = PublishForm(), ""
