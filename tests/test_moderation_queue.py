@@ -311,3 +311,17 @@ def test_odd_input_to_the_queue_is_a_clear_answer(any_database_app: Flask) -> No
     assert nul.get_json()["error"]["fields"][0]["field"] == "name"
     for query in ("after_id=999999999999999999", "modified_after=0001-01-01T00:00:00%2B14:00"):
         assert public.get(f"/api/v1/listings?{query}").status_code == 400, query
+
+
+def test_a_refused_claim_is_told_as_a_claim(app: Flask) -> None:
+    load(app, [row("a", "Eastside Needling", near(AUSTIN, 1.02),
+                   website="https://eastside-needling.example")])
+    public, staff = app.test_client(), moderator(app)
+    path = "/providers/1/claim"
+    response = public.post(path, data={"csrf_token": csrf(public, path),
+                                       "email": "me@gmail.example", "send": "1"})
+    assert response.headers["Cache-Control"] == "no-store"
+    with session_scope(app) as session:
+        claim_id = session.query(Submission).one().id
+    assert decide(staff, claim_id, "reject", "We could not reach the clinic.").status_code == 302
+    assert [m.kind for m in messages(app)] == ["claim_waiting", "claim_rejected"]

@@ -33,10 +33,19 @@ def rejected(session: Session, to: str, listing: str, reason: str) -> None:
 
 
 def changes_requested(session: Session, to: str, listing: str, message: str,
-                      link: str) -> None:
+                      link: str, private: bool) -> None:
+    how = ("Make it with this private link (it works once):" if private
+           else "Send the listing again, changed, with the form:")
     mail.queue(session, to, f"Please change {listing} before it is published",
                f"A moderator asks for a change to {listing}:\n\n{message}\n\n"
-               f"Make it with this private link:\n\n{link}" + SIGNATURE, "changes_requested")
+               f"{how}\n\n{link}" + SIGNATURE, "changes_requested")
+
+
+def claim_rejected(session: Session, to: str, listing: str, reason: str) -> None:
+    mail.queue(session, to, f"Your claim of {listing} was not accepted",
+               f"A moderator did not accept your claim of {listing}, for this reason:\n\n"
+               f"{reason}\n\nIf the clinic is yours, reply from an address on its website's "
+               "domain, or ask the clinic to write to us." + SIGNATURE, "claim_rejected")
 
 
 def claim_waiting(session: Session, to: str, listing: str) -> None:

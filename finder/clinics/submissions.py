@@ -139,7 +139,8 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
         sa.or_(*(clause for clause in (
             Location.phone == phone if phone else None,
             Location.npi == npi if npi else None,
-            Location.website.contains(host) if host else None,
+            sa.func.lower(Location.website).contains(host.lower(), autoescape=True)
+            if host else None,
             sa.and_(Location.latitude.between(placed.lat - box, placed.lat + box),
                     Location.longitude.between(placed.lon - 2 * box, placed.lon + 2 * box)),
         ) if clause is not None)))).all()

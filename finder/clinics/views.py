@@ -25,6 +25,14 @@ from .submissions import Placement
 bp = Blueprint("clinics", __name__)
 
 
+@bp.after_request
+def _not_stored(response: BaseResponse) -> BaseResponse:
+    """Keep the clinics' pages out of caches: an owner's page holds their listing's private
+    link and form token."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def check_form(form: ListingForm) -> tuple[dict[str, object] | None, Placement | None]:
     """Read the form as a listing document and place it; put every error by its field."""
     data, unreadable = form.document()

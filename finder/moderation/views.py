@@ -255,14 +255,17 @@ def _decide(item: Submission, form: DecisionForm) -> Response:
     elif form.ask.data:
         submissions.request_changes(session, item, account.id, message)
         listed = session.get(Location, item.location_id) if item.location_id else None
-        link = (link_to_edit(listed, item.owner_email)
-                if listed is not None and listed.owner_email == item.owner_email
+        private = listed is not None and listed.owner_email == item.owner_email
+        link = (link_to_edit(listed, item.owner_email) if private and listed is not None
                 else url_for("clinics.submit", _external=True))
-        messages.changes_requested(session, item.owner_email, name, message, link)
+        messages.changes_requested(session, item.owner_email, name, message, link, private)
         done = f"Asked {item.owner_email} for changes to {name}."
     else:
         submissions.reject(session, item, account.id, message)
-        messages.rejected(session, item.owner_email, name, message)
+        if item.kind is Kind.CLAIM:
+            messages.claim_rejected(session, item.owner_email, name, message)
+        else:
+            messages.rejected(session, item.owner_email, name, message)
         done = f"Rejected: {name}."
     session.commit()
     get_backend().catch_up()  # searchable now, not at the next search's check
