@@ -232,6 +232,12 @@ class Importer:
         if existing is None:
             self._new.append((fields, self._organization(owner), staff))
             self.report.created += 1
+        elif existing.owner_email and self.history is Actor.IMPORT:
+            # A clinic keeps this listing itself, through moderation: a file does not undo it.
+            self.report.unchanged += 1
+            self.report.warnings.append(Rejected(
+                line, external_id, "kept as it is: its clinic maintains this listing (its "
+                "changes go through moderation, not through imports)"))
         else:
             self._update(existing, fields, present, owner, staff)
 

@@ -188,3 +188,17 @@ def test_an_import_that_changes_a_listing_records_its_history(app: Flask) -> Non
     assert change.actor_kind is Actor.IMPORT
     assert change.changes == {"phone": ["+1 512-555-0100", "+1 512-555-0111"],
 }
+
+
+def test_an_import_does_not_undo_what_a_clinic_maintains(app: Flask) -> None:
+    from finder.models import Location
+
+    load(app, [row("owned", "Owned Physio", phone="512-555-0100")])
+    with session_scope(app) as session:
+        session.query(Location).one().owner_email = "owner@owned.example"
+        session.commit()
+    report = load(app, [row("owned", "Owned Physio", phone="512-555-0111")])
+    assert (report.updated, report.unchanged) == (0, 1)
+    assert "its clinic maintains this listing" in report.warnings[0].reason
+    with session_scope(app) as session:
+        assert session.query(Location).one().phone == "+1 512-555-0100"
