@@ -14,10 +14,10 @@ from email.message import EmailMessage
 from typing import Any, cast
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from sqlalchemy import orm
 
+from . import validation
 from .db import session_scope
 from .errors import InvalidInput
 from .models import OutboxMessage, utcnow
@@ -44,10 +44,12 @@ class Delivery:
 def queue(session: orm.Session, to: str, subject: str, body: str, kind: str) -> OutboxMessage:
     """Add an e-mail to the outbox, in the caller's transaction."""
     try:
-        address = validate_email(to.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise InvalidInput(f"{to!r} is not an e-mail address: {exc}",
-                           code="invalid_email") from exc
+        address = validation.email(to)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message.removeprefix("email: "), code="invalid_email") from None
+    if not address:
+        raise InvalidInput(f"{to!r} is not an e-mail address: it is empty.",
+                           code="invalid_email")
     # A line break in a header would end it; subjects may carry names people typed.
     subject = " ".join(subject.split())
     if len(subject) > SUBJECT_LENGTH:

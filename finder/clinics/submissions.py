@@ -15,10 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session, selectinload
 
-from .. import document, geo
+from .. import document, geo, validation
 from ..document import InvalidListing
 from ..errors import GeocodingError, InvalidInput
 from ..geocode import GeocoderChain
@@ -39,9 +38,13 @@ NESTED = ("address", "organization", "self_pay_price")  # compared part by part
 def owner_email(text: str) -> str:
     """Return a normalised owner e-mail, or raise InvalidInput saying what is wrong."""
     try:
-        return validate_email(text.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise InvalidInput(f"owner_email: {exc}", code="invalid_owner_email") from None
+        address = validation.email(text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"owner_email: {exc.message.removeprefix('email: ')}",
+                           code="invalid_owner_email") from None
+    if not address:
+        raise InvalidInput("owner_email: is required", code="invalid_owner_email")
+    return address
 
 
 @dataclass(frozen=True)
