@@ -155,6 +155,23 @@ class Location(Base):
     # Private: never rendered in public JSON or pages.
     owner_email: Mapped[str] = mapped_column(sa.String(254), default="")
 
+    # Re-verification (see ``trust.verification``): when patients' reports marked the listing
+    # as possibly out of date (cleared when it is confirmed), and the last message sent about
+    # it ("due", "stale", "unpublished") with the verification date that message was about.
+    flagged_at: Mapped[datetime | None]
+    verify_notice: Mapped[str] = mapped_column(sa.String(20), default="")
+    verify_notice_for: Mapped[date | None]
+    # Why an unpublished listing is hidden: "unverified" (restored when its owner confirms
+    # it), "merged" (see ``merged_into_id``), "nppes" (made from the NPI registry, waiting for
+    # a claim), "moderator".
+    unpublished_reason: Mapped[str] = mapped_column(sa.String(20), default="")
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("location.id"))
+    # The NPI registry's word on ``npi`` (see ``trust.nppes``): "" (not checked), "verified",
+    # "not_found", "deactivated", "mismatch"; why, for moderators; and the day it was checked.
+    npi_status: Mapped[str] = mapped_column(sa.String(20), default="")
+    npi_detail: Mapped[str] = mapped_column(sa.Text, default="")
+    npi_checked_on: Mapped[date | None]
+
     organization: Mapped[Organization] = relationship(back_populates="locations")
     practitioners: Mapped[list[Practitioner]] = relationship(
         secondary=practitioner_location, back_populates="locations",
@@ -181,6 +198,8 @@ class Practitioner(Base):
     licence_number: Mapped[str] = mapped_column(sa.String(50), default="")
     languages: Mapped[list[str]] = mapped_column(default=list)
     gender: Mapped[str | None] = mapped_column(sa.String(20))
+    npi_status: Mapped[str] = mapped_column(sa.String(20), default="")  # as Location's
+    npi_checked_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -9,6 +9,7 @@ from finder.db import make_engine
 from finder.models import Base
 from finder.moderation import models as _moderation_models  # noqa: F401
 from finder.partners import models as _partner_models  # noqa: F401
+from finder.trust import models as _trust_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

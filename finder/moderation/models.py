@@ -1,4 +1,4 @@
-"""The operators' accounts."""
+"""The operators' accounts, and the listings they said are not duplicates."""
 
 from __future__ import annotations
 
@@ -27,3 +27,15 @@ class Account(Base):
     role: Mapped[Role] = mapped_column(string_enum(Role))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+
+
+class DistinctPair(Base):
+    """Two listings a moderator said are not duplicates: never proposed as such again.
+    Stored with the lower id first."""
+
+    __tablename__ = "distinct_pair"
+
+    first_id: Mapped[int] = mapped_column(sa.ForeignKey("location.id"), primary_key=True)
+    second_id: Mapped[int] = mapped_column(sa.ForeignKey("location.id"), primary_key=True)
+    marked_by: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow)

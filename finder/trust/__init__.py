@@ -1,0 +1,1 @@
+"""Keeping listings true: re-verification, patients' reports and the NPI registry."""
