@@ -48,6 +48,7 @@ class Listing:
     languages: frozenset[str]
     insurance: frozenset[str]
     country: str
+    freshness: float  # 1, or less when stale on the day of the run (finder's default policy)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Hit:
     id: int
     distance_km: float
     text: float
+    freshness: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,24 @@ def finder_order(hits: Sequence[Hit], sort: str, decay: Decay) -> list[int]:
         ranked = rank([candidate(h.id, h.distance_km, h.text) for h in hits], sort, decay)
         return [int(r.candidate.id) for r in ranked]
     ids = np.array([h.id for h in hits], dtype=np.int64)
-    result = rank(ids, np.array([h.distance_km for h in hits], dtype=float),
-                  np.array([h.text for h in hits], dtype=float), sort, decay)
+    arrays = [np.array([h.distance_km for h in hits], dtype=float),
+              np.array([h.text for h in hits], dtype=float), sort, decay]
+    if "freshness" in inspect.signature(rank).parameters:
+        arrays.append(np.array([h.freshness for h in hits], dtype=float))
+    result = rank(ids, *arrays)
     return [int(i) for i in ids[result.order]]
+
+
+def _freshness(location: Location) -> float:
+    """A listing's freshness factor today under finder's default verification policy, or 1
+    for a finder that has none."""
+    try:
+        from finder.trust.verification import Policy, indexed_day, today
+    except ImportError:
+        return 1.0
+    day = indexed_day(location.last_verified, location.created_at, location.flagged_at)
+    factor = Policy().freshness(np.array([day]), today())
+    return float(factor[0])
 
 
 class Reference:
@@ -141,7 +158,7 @@ class Reference:
                         location.accepting_new_patients,
                         frozenset(x.strip().lower() for x in location.languages),
                         frozenset(x.strip().lower() for x in location.insurance),
-                        location.country))
+                        location.country, _freshness(location)))
                     lats.append(location.latitude)
                     lons.append(location.longitude)
         finally:
@@ -164,7 +181,8 @@ class Reference:
         if relevance is None:
             return None
         lat, lon = self.degrees[index]
-        return Hit(listing.id, geo.geodesic_km(*origin, lat, lon), relevance[0])
+        return Hit(listing.id, geo.geodesic_km(*origin, lat, lon), relevance[0],
+                   listing.freshness)
 
     def expected(self, query: Query) -> Expected:
         """Return what finder should answer: the total and the ids of the first page."""

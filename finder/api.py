@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +16,7 @@ from .document import InvalidListing
 from .errors import InvalidInput
 from .geocode import get_geocoder
 from .hours import status
-from .listings import changed_since, get_document
+from .listings import changed_since, get_document, public_state
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
@@ -24,11 +24,12 @@ from .partners.views import commit_count
 from .result_page import without
 from .search import get_backend
 from .search.filter_values import directory_values
-from .search.outcome import Hit, SearchOutcome
+from .search.outcome import Hit, Scoring, SearchOutcome
 from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
 from .search.service import search
 from .security import get_rate_limits
+from .trust.verification import Policy, today
 
 bp = Blueprint("api", __name__)
 CHANGES_PAGE = 100
@@ -36,10 +37,12 @@ MAX_LOCATIONS = 50  # in one submission
 MAX_CHANGES_PAGE = 500
 
 
-def decay_from_config() -> Decay:
-    """Return the distance decay configured for ``sort=best``."""
-    return Decay(offset_km=geo.to_km(current_app.config["DECAY_OFFSET_MI"], "mi"),
-                 scale_km=geo.to_km(current_app.config["DECAY_SCALE_MI"], "mi"))
+def scoring_from_config() -> Scoring:
+    """Return the distance decay of ``sort=best`` and the verification policy configured."""
+    config = current_app.config
+    return Scoring(Decay(offset_km=geo.to_km(config["DECAY_OFFSET_MI"], "mi"),
+                         scale_km=geo.to_km(config["DECAY_SCALE_MI"], "mi")),
+                   Policy.of(config))
 
 
 def run_search(args: Any) -> SearchOutcome:
@@ -47,7 +50,7 @@ def run_search(args: Any) -> SearchOutcome:
     params = parse_params(args)
     return search(get_backend(), get_geocoder(), params,
                   default_country=current_app.config["DEFAULT_COUNTRY"],
-                  decay=decay_from_config(), names=directory_values().get)
+                  scoring=scoring_from_config(), names=directory_values().get)
 
 
 def provider_url_prefix() -> str:
@@ -66,6 +69,7 @@ def hit_json(hit: Hit, unit: str, url_prefix: str) -> dict[str, Any]:
         "score_components": {
             "text": round(ranked.text, 6),
             "distance_decay": round(ranked.decay, 6),
+            "freshness": ranked.freshness,
             "distance_km": round(ranked.distance_km, 3),
         },
         "matched_terms": ranked.matched_terms,
@@ -256,7 +260,10 @@ def _moment(text: str) -> datetime:
 def get_listing(location_id: int) -> Response:
     """Return one published listing as its listing document."""
     listing = get_document(get_session(), location_id)
-    return jsonify({**listing, "url": f"{provider_url_prefix()}{location_id}"})
+    state = Policy.of(current_app.config).state(date.fromisoformat(listing["verified_on"]),
+                                                listing["reported_outdated"], today())
+    return jsonify({**listing, "verification_status": public_state(state),
+                    "url": f"{provider_url_prefix()}{location_id}"})
 
 
 @bp.get("/api/v1/schemas/listing.json")

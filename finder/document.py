@@ -302,6 +302,14 @@ class ListingDocument(_Part):
     self_pay_price: Price | None = None
     practitioners: Annotated[list[Practitioner], Field(max_length=200)] = []
     last_verified: date | None = None
+    verified_on: date | None = read_only(
+        "The day the listing's verification counts from: its last verification, or the day "
+        "it was added if it has none.")
+    reported_outdated: bool | None = read_only(
+        "Patients' reports say the listing may be out of date (until it is confirmed).")
+    verification_status: str | None = read_only(
+        "`current`, or `stale`: not verified for longer than the directory allows, or "
+        "reported out of date; check by phone.")
     updated_at: str | None = read_only("When the listing last changed.")
     source: str | None = read_only("Where the listing came from: import, self-submitted, "
                                    "nppes or demo (demo listings are fictional).")

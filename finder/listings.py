@@ -12,6 +12,7 @@ from .errors import NotFound
 from .hours import format_hours, to_text
 from .models import Location, Organization, Practitioner, Status
 from .practitioners import practitioner_json
+from .trust.verification import Policy, State, verified_on
 
 # What a listing shows, read as a plain row with its organization's name in one query, for its
 # page, the listing API and its search index document (whose copy results pages show). Rows
@@ -22,7 +23,7 @@ PUBLIC_COLUMNS = (
     "address_2", "city", "region", "postcode", "country", "phone", "website", "email", "npi",
     "services", "conditions", "insurance", "languages", "hours", "timezone", "telehealth",
     "accepting_new_patients", "last_verified", "updated_at", "source", "techniques",
-    "holiday_hours",
+    "holiday_hours", "created_at", "flagged_at",
 )
 # Table columns, not ORM attributes: a plain Core select skips the ORM's loading machinery.
 _LOCATION, _ORGANIZATION = Location.__table__, Organization.__table__
@@ -130,6 +131,8 @@ def document_json(location: Location) -> dict[str, Any]:
         "self_pay_price": location.self_pay_price,
         "practitioners": [practitioner_json(p) for p in location.practitioners],
         "last_verified": location.last_verified.isoformat() if location.last_verified else None,
+        "verified_on": verified_on(location.last_verified, location.created_at).isoformat(),
+        "reported_outdated": location.flagged_at is not None,
         "updated_at": location.updated_at.isoformat(),
         "source": location.source.value,
     }
@@ -197,20 +200,33 @@ def public_json(location: PublicRow) -> dict[str, Any]:
                                                if person.certified_until else None)}
                           for person in row.get("staff", ())],
         "last_verified": row["last_verified"].isoformat() if row["last_verified"] else None,
+        # Whether it is stale depends on the day: see ``as_of``.
+        "verified_on": verified_on(row["last_verified"], row["created_at"]).isoformat(),
+        "reported_outdated": row["flagged_at"] is not None,
         "updated_at": row["updated_at"].isoformat(),
         "source": row["source"].value,
     }
 
 
-def with_certified(listing: dict[str, Any], today: date) -> dict[str, Any]:
-    """Return a listing's public JSON with each practitioner marked ``certified`` (holding a
-    dry-needling certification current on ``today``) instead of its last certified day."""
+def as_of(listing: dict[str, Any], today: date, policy: Policy) -> dict[str, Any]:
+    """Return a listing's public JSON as of ``today``: each practitioner marked ``certified``
+    (holding a dry-needling certification current that day) instead of its last certified
+    day, and its ``verification_status``, ``current`` or ``stale``."""
     today_text = today.isoformat()
+    state = policy.state(date.fromisoformat(listing["verified_on"]),
+                         listing["reported_outdated"], today)
     return {**listing, "practitioners": [
         {"name": person["name"], "credentials": person["credentials"],
          "certified": bool(person["certified_until"]) and person["certified_until"] >= today_text}
-        for person in listing.get("practitioners", ())]}
+        for person in listing.get("practitioners", ())],
+        "verification_status": public_state(state)}
+
+
+def public_state(state: State) -> str:
+    """What patients are told of a verification state: the details are current or stale (a
+    listing whose owner has been asked to confirm it is still current)."""
+    return "stale" if state is State.STALE else "current"
 
 
 __all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "document_json", "format_hours",
-           "get_document", "get_published", "public_json", "with_certified"]
+           "get_document", "get_published", "public_json", "as_of"]

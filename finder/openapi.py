@@ -215,6 +215,14 @@ LISTING_PROPERTIES: dict[str, Any] = {
     "telehealth": {"type": "boolean"},
     "accepting_new_patients": {"type": "boolean"},
     "last_verified": {"type": ["string", "null"], "format": "date"},
+    "verified_on": {"type": "string", "format": "date", "description":
+                    "The day the verification counts from: the last one, else the day the "
+                    "listing was added."},
+    "reported_outdated": {"type": "boolean", "description":
+                          "Patients' reports say it may be out of date."},
+    "verification_status": {"type": "string", "enum": ["current", "stale"], "description":
+                            "`stale`: not verified for longer than the directory allows, or "
+                            "reported out of date; check by phone."},
     "updated_at": {"type": "string", "format": "date-time"},
     "source": {"type": "string", "enum": [source.value for source in Source],
                "description": "Where the listing came from; `demo` listings are fictional."},
@@ -249,9 +257,12 @@ HIT_PROPERTIES: dict[str, Any] = {
     "score": {"type": "number"},
     "score_components": {
         "type": "object",
-        "description": "Why this rank: score = text x distance_decay.",
-        "required": ["text", "distance_decay", "distance_km"],
+        "description": "Why this rank: score = text x distance_decay x freshness.",
+        "required": ["text", "distance_decay", "freshness", "distance_km"],
         "properties": {"text": {"type": "number"}, "distance_decay": {"type": "number"},
+                       "freshness": {"type": "number", "description":
+                                     "1, or 0.5 for a stale listing (see "
+                                     "`verification_status`)."},
                        "distance_km": {"type": "number"}},
     },
     "matched_terms": _strings("The indexed words or phrases the keywords matched."),

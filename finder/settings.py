@@ -56,8 +56,21 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _whole_number(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("must be a whole number of days, such as 180") from None
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
 def _positive_int(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("must be a positive whole number") from None
     if number <= 0:
         raise ValueError("must be a positive whole number")
     return number
@@ -209,8 +222,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Distance in miles beyond the offset at which `sort=best` halves a score.",
             _positive_float),
     Setting("VERIFY_EVERY_DAYS", 90,
-            "Days after which a listing's last verification is old: its profile warns patients "
-            "to check the details by phone.", _positive_int),
+            "Days a listing's verification lasts. Past them it is stale: patients see a "
+            "notice to check by phone, and it ranks lower.", _positive_int),
+    Setting("VERIFY_REMINDER_DAYS", 14,
+            "Days before a listing goes stale that `finder verify run` asks its owner to "
+            "confirm it.", _positive_int),
+    Setting("UNPUBLISH_AFTER_DAYS", 180,
+            "Days after its last verification that an unconfirmed listing is unpublished "
+            "(kept, and restored when its owner confirms it); 0: never.", _whole_number),
     Setting("MAP_TILE_URL", "",
             "Optional map tile URL template with `{z}`, `{x}` and `{y}` (Web Mercator, 256 px), "
             "e.g. `https://tile.example.org/{z}/{x}/{y}.png`; when set, maps draw these tiles "

@@ -31,7 +31,8 @@ OWN_IDS = "finder:"  # the start of the external ids the directory gives itself
 NEAR_KM = 0.5  # a "near-identical name" counts as a duplicate within this distance
 SAME_NAME = 0.9  # how alike two names must be (difflib's ratio, case folded)
 # Fields the history leaves out: they change on every write or are derived.
-UNTRACKED = {"id", "updated_at", "hours_text", "timezone", "geocode_precision", "lines"}
+UNTRACKED = {"id", "updated_at", "hours_text", "timezone", "geocode_precision", "lines",
+             "verified_on", "reported_outdated"}
 NESTED = ("address", "organization", "self_pay_price")  # compared part by part
 
 

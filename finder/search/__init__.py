@@ -62,6 +62,8 @@ class Matches:
     distance_km: np.ndarray
     text: np.ndarray  # text relevance, as ranking.text_relevance computes it
     best: np.ndarray  # (concepts, candidates): position of each concept's best alternative
+    # The day (an ordinal) each was last verified, as ``trust.verification.indexed_day``.
+    verified_on: np.ndarray
     concepts: list[Concept] = field(default_factory=list)  # after spelling corrections
     # Typed word -> the indexed word it was corrected to ("did you mean").
     corrections: dict[str, str] = field(default_factory=dict)
@@ -69,7 +71,8 @@ class Matches:
     @classmethod
     def empty(cls, concepts: list[Concept]) -> Matches:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0),
-                   np.zeros((len(concepts), 0), dtype=np.int16), concepts)
+                   np.zeros((len(concepts), 0), dtype=np.int16), np.zeros(0, dtype=np.int32),
+                   concepts)
 
     def matched_terms(self, position: int) -> list[str]:
         """Return the readable terms that matched for one candidate."""

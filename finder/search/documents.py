@@ -21,6 +21,7 @@ from whoosh.support.charset import accent_map
 from .. import vocabulary
 from ..listings import PUBLIC_COLUMNS, public_json
 from ..models import Certification, Location, Organization, Practitioner, practitioner_location
+from ..trust.verification import indexed_day
 from .query import all_shingles, analyze
 from .ranking import ITEM_BREAK
 from .whoosh_writer import KeysField
@@ -28,7 +29,7 @@ from .whoosh_writer import KeysField
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 ITEM_SEPARATOR = "\x1f"  # between the items of a list field in the indexed text
 # Bits of the ``flags`` column.
@@ -111,6 +112,8 @@ def schema() -> Schema:
         # the listing's practitioners holds a current dry-needling certification.
         price_min=COLUMN(columns.NumericColumn("d", default=math.inf)),
         certified_until=COLUMN(columns.NumericColumn("i", default=NO_CERTIFICATION)),
+        # The day (an ordinal) the listing was last verified, for its freshness.
+        verified_on=COLUMN(columns.NumericColumn("i")),
         # The listing's public JSON, so a results page reads its listings from the segment
         # it matched them in (a few microseconds each) rather than from the database.
         listing_json=COLUMN(columns.VarBytesColumn()),
@@ -295,6 +298,8 @@ def document(location: Indexed) -> dict[str, Any]:
         "flags": flags(location),
         "price_min": price_min(location),
         "certified_until": until.toordinal() if until else NO_CERTIFICATION,
+        "verified_on": indexed_day(location.last_verified, location.created_at,
+                                   location.flagged_at),
         "hours": (location.hours, location.timezone, location.holiday_hours),
         "listing_json": orjson.dumps(public_json(location)),
     }

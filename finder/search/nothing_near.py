@@ -17,10 +17,9 @@ from typing import Any
 from .. import geo, vocabulary
 from ..hours import clock, next_opening, when
 from . import Filters, Matches
-from .outcome import Ranked, Search, SearchOutcome, ranked_page
+from .outcome import Ranked, Scoring, Search, SearchOutcome, ranked_page
 from .params import MAX_RADIUS_KM, SearchParams
 from .query import Concept
-from .ranking import Decay
 
 WIDENED_LIMIT = 5
 # At most this many of the nearest matches are looked through for ones in the same country
@@ -140,20 +139,20 @@ def widest_km(unit: str) -> float:
     return geo.to_km(math.floor(geo.from_km(MAX_RADIUS_KM, unit) + 1e-9), unit)
 
 
-def explain(run: Search, outcome: SearchOutcome, decay: Decay) -> list[Ranked]:
+def explain(run: Search, outcome: SearchOutcome, scoring: Scoring) -> list[Ranked]:
     """Fill in why nothing is within the radius; return the widened hits to show, if any."""
     params = outcome.params
     outcome.relaxations = _relaxations(run, outcome)
     # Farther away is no help to someone who wants a provider open now.
-    page = [] if params.open_now else _widen(run, outcome, decay)
+    page = [] if params.open_now else _widen(run, outcome, scoring)
     if not page:
         outcome.suggestion = _suggestion(outcome)
     return page
 
 
-def _widen(run: Search, outcome: SearchOutcome, decay: Decay) -> list[Ranked]:
+def _widen(run: Search, outcome: SearchOutcome, scoring: Scoring) -> list[Ranked]:
     wanted = min(outcome.params.limit, WIDENED_LIMIT)
-    nearest = nearest_in_country(run, wanted, decay, widest_km(outcome.unit))
+    nearest = nearest_in_country(run, wanted, scoring, widest_km(outcome.unit))
     if not nearest:
         return []
     unit, radius = outcome.unit, outcome.radius
@@ -173,14 +172,14 @@ def _widen(run: Search, outcome: SearchOutcome, decay: Decay) -> list[Ranked]:
     return nearest
 
 
-def nearest_in_country(run: Search, wanted: int, decay: Decay,
+def nearest_in_country(run: Search, wanted: int, scoring: Scoring,
                        within_km: float) -> list[Ranked]:
     """Return the ``wanted`` nearest matches within ``within_km`` in the origin's country
     (from a device position, the nearest listing's country)."""
     country = run.origin.country if run.origin.precision != "point" else ""
     looked = wanted  # more only when some of them are across a border
     while True:
-        found = ranked_page(run.match(within_km, nearest=looked), "distance", decay, 0, looked)
+        found = ranked_page(run.match(within_km, nearest=looked), "distance", scoring, 0, looked)
         listed = run.backend.listings([r.id for r in found])
         countries = {r.id: listed[r.id]["address"]["country"] for r in found if r.id in listed}
         country = country or next(iter(countries.values()), "")

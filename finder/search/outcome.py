@@ -6,11 +6,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
+
 from ..geocode import Place
+from ..trust.verification import Policy
 from . import Filters, Matches, MatchQuery, SearchBackend
 from .params import SearchParams
 from .query import Concept
 from .ranking import Decay, rank
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What a score holds besides the keywords: the distance decay of ``sort=best``, and the
+    freshness of each listing on ``today`` under the verification policy."""
+
+    decay: Decay
+    policy: Policy = Policy()
+    today: date = field(default_factory=_today)
+
+    def freshness(self, verified_on: np.ndarray) -> np.ndarray:
+        return self.policy.freshness(verified_on, self.today)
 
 
 @dataclass(frozen=True)
@@ -21,6 +41,7 @@ class Ranked:
     distance_km: float
     text: float
     decay: float
+    freshness: float  # 1, or less for a stale listing
     score: float
     matched_terms: list[str]
     # What each keyword matched: (typed, as found, exact|synonym|fuzzy).
@@ -33,13 +54,15 @@ class Hit:
     ranked: Ranked
 
 
-def ranked_page(matches: Matches, sort: str, decay: Decay, offset: int,
+def ranked_page(matches: Matches, sort: str, scoring: Scoring, offset: int,
                 limit: int) -> list[Ranked]:
     """Rank all matches with the shared ranking function and return one page."""
-    ranking = rank(matches.ids, matches.distance_km, matches.text, sort, decay)
+    freshness = scoring.freshness(matches.verified_on)
+    ranking = rank(matches.ids, matches.distance_km, matches.text, sort, scoring.decay,
+                   freshness)
     return [Ranked(int(matches.ids[i]), float(matches.distance_km[i]), float(matches.text[i]),
-                   float(ranking.decay[i]), float(ranking.score[i]), matches.matched_terms(i),
-                   matches.matched(i))
+                   float(ranking.decay[i]), float(freshness[i]), float(ranking.score[i]),
+                   matches.matched_terms(i), matches.matched(i))
             for i in ranking.order[offset:offset + limit]]
 
 
@@ -63,7 +86,7 @@ class SearchOutcome:
     # Facet -> value -> listings, when asked for (see ``SearchBackend.facets``).
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     # The day of the search: certifications are current or expired as of this day.
-    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    today: date = field(default_factory=_today)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from ..errors import ConfigError, SearchUnavailable
 from ..hours import is_open
 from ..listings import public_json
 from ..models import IndexChange, Location, Status
+from ..trust.verification import indexed_day
 from . import FACETS, Applied, Matches, MatchQuery, spelling
 from .documents import (
     FORMAT_VERSION,
@@ -64,7 +65,7 @@ ANALYZE_AFTER = 5000
 COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages", "telehealth",
            "accepting_new_patients", "hours", "timezone", "listing", "techniques",
            "accessibility", "age_groups", "direct_access", "home_visits", "price_min",
-           "certified_until")
+           "certified_until", "verified_on")
 WORDS = COLUMNS.index("words")
 FACET_COLUMNS = {**ID_FIELDS, "insurance": "insurance", "language": "languages"}
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
@@ -115,6 +116,7 @@ def document_row(location: Indexed) -> tuple[Any, ...]:
         bool(location.home_visits),
         float(location.self_pay_price["min"]) if location.self_pay_price else None,
         certified_through(location),
+        indexed_day(location.last_verified, location.created_at, location.flagged_at),
     )
 
 
@@ -193,7 +195,7 @@ class _Query:
             # A spherical superset of the radius; exact distances are checked afterwards.
             where.append(f"ST_DWithin(geog, {_ORIGIN}, :metres, false)")
             self.params["metres"] = (radius_km * geo.PREFILTER_SLACK + 0.1) * 1000.0
-        columns = ["id", "lat", "lon", *self.scores, *extra]
+        columns = ["id", "lat", "lon", "verified_on", *self.scores, *extra]
         if self.open_at is not None:
             columns += ["hours", "timezone"]
         sql = f"SELECT {', '.join(columns)} FROM search_document"
@@ -275,13 +277,14 @@ class PostgisBackend:
         total = np.zeros(len(rows))
         best = np.zeros((len(concepts), len(rows)), dtype=np.int16)
         for i, found in enumerate(query.branches):
-            chosen = np.array(columns[3 + i], dtype=np.int64)
+            chosen = np.array(columns[4 + i], dtype=np.int64)
             total += np.array([branch[0] for branch in found])[chosen]
             best[i] = np.array([branch[1] for branch in found], dtype=np.int16)[chosen]
         text = total / len(concepts) if concepts else np.ones(len(rows))
         inside = distance <= (np.inf if radius_km is None else radius_km)
-        return Matches(ids[inside], distance[inside], text[inside], best[:, inside], concepts,
-                       corrections)
+        verified_on = np.array(columns[3], dtype=np.int32)
+        return Matches(ids[inside], distance[inside], text[inside], best[:, inside],
+                       verified_on[inside], concepts, corrections)
 
     def facets(self, request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
         assert request.radius_km is not None

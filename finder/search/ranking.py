@@ -98,23 +98,27 @@ class Ranking:
     """The order of a set of candidates, with each one's score and distance factor."""
 
     order: np.ndarray  # candidate positions, best first
-    score: np.ndarray  # per candidate: text x distance decay
+    score: np.ndarray  # per candidate: text x distance decay x freshness
     decay: np.ndarray  # per candidate
 
 
 def rank(ids: np.ndarray, distance_km: np.ndarray, text: np.ndarray, sort: str,
-         decay: Decay) -> Ranking:
-    """Order candidates: ``best`` by text x decay, ``relevance`` by text, ``distance`` by distance.
+         decay: Decay, freshness: np.ndarray | None = None) -> Ranking:
+    """Order candidates: ``best`` by text x decay x freshness, ``relevance`` by text x
+    freshness, ``distance`` by distance alone (asked for, nearest is nearest).
 
-    Ties always fall back to distance, then id, so the order is total and reproducible.
-    Scores are rounded to 6 places before ordering, as they are reported.
+    ``freshness`` is 1 for a listing verified recently enough and less for a stale one (see
+    ``trust.verification``); None: every listing is fresh. Ties always fall back to distance,
+    then id, so the order is total and reproducible. Scores are rounded to 6 places before
+    ordering, as they are reported.
     """
     factor = decay(distance_km)
-    score = np.round(text * factor, 6)
+    fresh = np.ones(len(ids)) if freshness is None else freshness
+    score = np.round(text * factor * fresh, 6)
     if sort == "distance":
         order = np.lexsort((ids, distance_km))
     elif sort == "relevance":
-        order = np.lexsort((ids, distance_km, -text))
+        order = np.lexsort((ids, distance_km, -np.round(text * fresh, 6)))
     else:
         order = np.lexsort((ids, distance_km, -score))
     return Ranking(order, score, factor)

@@ -64,6 +64,7 @@ class SegmentData:
         self.price_min = np.array(list(reader.column_reader("price_min")), dtype=np.float64)
         self.certified_until = np.array(list(reader.column_reader("certified_until")),
                                         dtype=np.int32)
+        self.verified_on = np.array(list(reader.column_reader("verified_on")), dtype=np.int32)
         self.tree = cKDTree(unit_vectors(self.lats, self.lons)) if self.size else None
         self.meta_rows = np.array(_postings(reader, "id", META_ID), dtype=np.int64)
         self._masks: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
@@ -268,12 +269,13 @@ class Candidates:
     lons: np.ndarray
     text: np.ndarray
     best: np.ndarray  # (concepts, candidates): position of the best alternative
+    verified_on: np.ndarray
     radius_km: float  # the exact radius they must be within (inf: no radius)
 
     @classmethod
     def none(cls, concepts: int) -> Candidates:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
-                   np.zeros((concepts, 0), dtype=np.int16), 0.0)
+                   np.zeros((concepts, 0), dtype=np.int16), np.zeros(0, dtype=np.int32), 0.0)
 
 
 # A segment's live rows within a spherical superset of a radius that match every keyword,
@@ -307,6 +309,7 @@ def match_segment(data: SegmentData, reader: IndexReader, alive: np.ndarray,
     keep = _filter(data, reader, rows, request.filters)
     rows, text, best = rows[keep], text[keep], best[:, keep]
     return Candidates(data.ids[rows], data.lats[rows], data.lons[rows], text, best,
+                      data.verified_on[rows],
                       np.inf if radius_km is None else radius_km)
 
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from .. import geo
 from ..errors import InvalidPostcode, UnknownCity
 from ..geocode import GeocoderChain, Place
-from ..listings import with_certified
+from ..listings import as_of
 from . import Filters, MatchQuery, SearchBackend
 from .filter_values import Value, display, resolve
 from .nothing_near import explain, nearest_in_country, widest_km
-from .outcome import Hit, Ranked, Search, SearchOutcome, ranked_page
+from .outcome import Hit, Ranked, Scoring, Search, SearchOutcome, ranked_page
 from .params import DEFAULT_RADIUS, SearchParams, check_radius
 from .query import parse
-from .ranking import Decay
 
 # Text that looks like markup or code is searched as typed, never "corrected" into words.
 _CODE = re.compile(r"[<>{}\[\]=;|\\$`]|://|\(\s*\)")
@@ -57,7 +56,7 @@ def search(
     params: SearchParams,
     *,
     default_country: str,
-    decay: Decay,
+    scoring: Scoring,
     names: NamesOf,
 ) -> SearchOutcome:
     """Locate the origin, match, rank and page; explain and widen when nothing is near."""
@@ -65,7 +64,7 @@ def search(
     unit = params.unit or geo.default_unit(origin.country)
     radius = params.radius if params.radius is not None else DEFAULT_RADIUS[unit]
     check_radius(radius, unit)
-    outcome = SearchOutcome(params, origin, unit, radius, 0, [])
+    outcome = SearchOutcome(params, origin, unit, radius, 0, [], today=scoring.today)
     filters = Filters(
         telehealth=params.telehealth,
         accepting_new_patients=params.accepting_new_patients,
@@ -88,7 +87,7 @@ def search(
         corrected = _corrected(params.q, matches.corrections)
         trial = replace(run, concepts=parse(corrected))
         matches = trial.match(run.radius_km)
-        if len(matches.ids) or nearest_in_country(trial, 1, decay, widest_km(unit)):
+        if len(matches.ids) or nearest_in_country(trial, 1, scoring, widest_km(unit)):
             outcome.did_you_mean, run = corrected, trial
         else:
             matches = run.match(run.radius_km)
@@ -97,10 +96,10 @@ def search(
                                run.filters, correct=False)
     if params.facets:
         outcome.facets = backend.facets(outcome.query, params.facets)
-    page = ranked_page(matches, params.sort, decay, params.offset, params.limit)
+    page = ranked_page(matches, params.sort, scoring, params.offset, params.limit)
     if not outcome.total:
-        page = explain(run, outcome, decay)
-    outcome.hits = _load(backend, page, outcome.today)
+        page = explain(run, outcome, scoring)
+    outcome.hits = _load(backend, page, scoring)
     return outcome
 
 
@@ -122,7 +121,8 @@ def _corrected(q: str, corrections: dict[str, str]) -> str:
     return text
 
 
-def _load(backend: SearchBackend, page: list[Ranked], today: date) -> list[Hit]:
-    """Read the page's listings, each practitioner marked certified or not as of ``today``."""
+def _load(backend: SearchBackend, page: list[Ranked], scoring: Scoring) -> list[Hit]:
+    """Read the page's listings as of the search's day (see ``listings.as_of``)."""
     by_id = backend.listings([r.id for r in page])
-    return [Hit(with_certified(by_id[r.id], today), r) for r in page if r.id in by_id]
+    return [Hit(as_of(by_id[r.id], scoring.today, scoring.policy), r)
+            for r in page if r.id in by_id]

@@ -242,6 +242,7 @@ class WhooshBackend:
             distance_km=distance[inside],
             text=np.concatenate([p.text for p in parts])[inside],
             best=np.concatenate([p.best for p in parts], axis=1)[:, inside],
+            verified_on=np.concatenate([p.verified_on for p in parts])[inside],
             concepts=concepts,
             corrections=corrections,
         )
