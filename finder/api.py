@@ -217,7 +217,8 @@ def submit_listing() -> tuple[Response, int]:
 
 @bp.get("/api/v1/listings")
 def list_changes() -> Response:
-    """Page through the published listings changed since a moment, oldest change first."""
+    """Page through the listings changed since a moment, oldest change first; unpublished
+    ones as tombstones."""
     since = _moment(request.args.get("modified_after", ""))
     after = request.args.get("after_id")
     if after is not None and (not after.isascii() or not after.isdigit() or len(after) > 9):
@@ -228,9 +229,8 @@ def list_changes() -> Response:
         raise InvalidInput(f"'limit' must be 1 to {MAX_CHANGES_PAGE}.", code="invalid_limit")
     limit = int(raw_limit)
     found = changed_since(get_session(), since, int(after) if after else None, limit)
-    prefix = provider_url_prefix()
-    body: dict[str, Any] = {"listings": [{**listing, "url": f"{prefix}{listing['id']}"}
-                                         for listing in found]}
+    body: dict[str, Any] = {"listings": [_served(listing) if "verified_on" in listing
+                                         else listing for listing in found]}
     if len(found) == limit:
         last = found[-1]
         body["next"] = url_for("api.list_changes", modified_after=last["updated_at"],
@@ -259,11 +259,15 @@ def _moment(text: str) -> datetime:
 @bp.get("/api/v1/listings/<int:location_id>")
 def get_listing(location_id: int) -> Response:
     """Return one published listing as its listing document."""
-    listing = get_document(get_session(), location_id)
+    return jsonify(_served(get_document(get_session(), location_id)))
+
+
+def _served(listing: dict[str, Any]) -> dict[str, Any]:
+    """A listing document as the API answers it: with its status as of today, and its URL."""
     state = Policy.of(current_app.config).state(date.fromisoformat(listing["verified_on"]),
                                                 listing["reported_outdated"], today())
-    return jsonify({**listing, "verification_status": public_state(state),
-                    "url": f"{provider_url_prefix()}{location_id}"})
+    return {**listing, "verification_status": public_state(state),
+            "url": f"{provider_url_prefix()}{listing['id']}"}
 
 
 @bp.get("/api/v1/schemas/listing.json")

@@ -311,6 +311,8 @@ class ListingDocument(_Part):
         "`current`, or `stale`: not verified for longer than the directory allows, or "
         "reported out of date; check by phone.")
     updated_at: str | None = read_only("When the listing last changed.")
+    status: str | None = read_only("`published`, in the change feed (a listing no longer "
+                                   "shown comes there as a tombstone).")
     source: str | None = read_only("Where the listing came from: import, self-submitted, "
                                    "nppes or demo (demo listings are fictional).")
     url: str | None = read_only("The provider's page.")

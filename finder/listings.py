@@ -76,19 +76,33 @@ def get_document(session: Session, location_id: int) -> dict[str, Any]:
 
 def changed_since(session: Session, since: datetime, after_id: int | None, limit: int
                   ) -> list[dict[str, Any]]:
-    """Published listings changed after ``since`` (or at it, with an id above ``after_id``),
-    oldest change first, as listing documents: a client pages on by the last one's time and
-    id, so listings changed in the same instant are neither skipped nor repeated."""
+    """Listings changed after ``since`` (or at it, with an id above ``after_id``), oldest
+    change first: published ones as listing documents, unpublished ones as tombstones (see
+    ``tombstone``). A client pages on by the last one's time and id, so listings changed in
+    the same instant are neither skipped nor repeated."""
     later = Location.updated_at > since
     if after_id is not None:
         later = sa.or_(later, sa.and_(Location.updated_at == since, Location.id > after_id))
     locations = session.scalars(
-        sa.select(Location).where(Location.status == Status.PUBLISHED, later)
+        sa.select(Location).where(Location.status.in_([Status.PUBLISHED, Status.UNPUBLISHED]),
+                                  later)
         .order_by(Location.updated_at, Location.id).limit(limit)
         .options(selectinload(Location.organization),
                  selectinload(Location.practitioners).selectinload(
                      Practitioner.certifications)))
-    return [document_json(location) for location in locations]
+    return [{**document_json(location), "status": Status.PUBLISHED.value}
+            if location.status is Status.PUBLISHED else tombstone(location)
+            for location in locations]
+
+
+def tombstone(location: Location) -> dict[str, Any]:
+    """What a mirror learns of a listing no longer shown: its id, that it is unpublished, when,
+    and the listing it was merged into, if it was."""
+    found: dict[str, Any] = {"id": location.id, "status": Status.UNPUBLISHED.value,
+                             "updated_at": location.updated_at.isoformat()}
+    if location.merged_into_id is not None:
+        found["merged_into"] = location.merged_into_id
+    return found
 
 
 def document_json(location: Location) -> dict[str, Any]:

@@ -329,6 +329,13 @@ def _record_location_changes(session: orm.Session, _context: Any, _instances: An
         session.add(IndexChange(location=location))
 
 
+def record_change(session: orm.Session, location_id: int) -> None:
+    """Record that a location changed through a statement that bypassed the ORM (whose flush
+    records changes by itself), in the caller's transaction."""
+    _lock_change_order(session)
+    session.add(IndexChange(location_id=location_id))
+
+
 def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[int]:
     """Insert new locations in bulk, with their IndexChange rows; return their ids in order.
     Each row has a distinct ``external_id``.

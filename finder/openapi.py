@@ -239,6 +239,15 @@ LISTING_PROPERTIES: dict[str, Any] = {
                           "certification current on the day of the search."}}}},
 }
 
+TOMBSTONE: dict[str, Any] = {
+    "type": "object",
+    "description": "A listing no longer shown: remove it (or follow `merged_into`).",
+    "required": ["id", "status", "updated_at"],
+    "properties": {"id": {"type": "integer"}, "status": {"const": "unpublished"},
+                   "updated_at": {"type": "string", "format": "date-time"},
+                   "merged_into": {"type": "integer"}},
+}
+
 MATCHED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "How one keyword matched this result.",
@@ -530,13 +539,17 @@ def openapi_document() -> dict[str, Any]:
                                "content": {"application/json": {"schema": {
                                    "type": "object", "required": ["listings"],
                                    "properties": {
-                                       "listings": {"type": "array",
-                                                    "items": _ref("ListingDocument")},
+                                       "listings": {"type": "array", "items": {"oneOf": [
+                                           _ref("ListingDocument"), TOMBSTONE]}},
                                        "next": {"type": "string", "format": "uri"}}}}},
                                "headers": RATE_LIMIT_HEADERS},
                               400, 403, *COMMON_ERRORS, 503)
     spec.path("/api/v1/listings", operations={"get": {
-        "summary": "Page through the published listings changed since a moment",
+        "summary": "Page through the listings changed since a moment",
+        "description": "Oldest change first. A published listing comes whole (with "
+                       "`status: published`); one no longer shown comes as a tombstone "
+                       "(`status: unpublished`, and `merged_into` when it was merged into "
+                       "another), so a mirror can remove it.",
         "operationId": "listChanges",
         "parameters": [
             _param("modified_after", {"type": "string"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -42,6 +42,7 @@ from .search import get_backend
 from .search.filter_values import directory_values
 from .search.outcome import SearchOutcome
 from .search.params import SearchParams
+from .trust.verification import Policy, State, today, verified_on
 
 bp = Blueprint("views", __name__)
 
@@ -200,13 +201,14 @@ def provider(location_id: int) -> str:
     if origin is not None:
         km = geo.geodesic_km(origin.lat, origin.lon, location.latitude, location.longitude)
         distance = f"{geo.from_km(km, unit):.1f} {unit}"
-    verified_days = (date.today() - location.last_verified).days if location.last_verified \
-        else None
+    day = today()
+    state = Policy.of(current_app.config).state(
+        verified_on(location.last_verified, location.created_at),
+        location.flagged_at is not None, day)
     listing = get_document(get_session(), location_id)
     _count_partner_view(request.args.get("partner", ""))
     return render_template("provider.html", location=location, listing=listing,
-                           care=profile.care(listing, date.today()), back=back, origin=origin,
-                           distance=distance, verified_days=verified_days,
-                           verify_every_days=current_app.config["VERIFY_EVERY_DAYS"],
+                           care=profile.care(listing, day), back=back, origin=origin,
+                           distance=distance, stale=state is State.STALE,
                            map_data=maps.for_provider(location, origin,
                                                       current_app.config["MAP_TILE_URL"], unit))

@@ -247,3 +247,9 @@ def practitioners_of(text: str, known: dict[str, dict[str, Any]]) -> list[dict[s
                        "credentials": credentials.replace(",", " ").split(),
                        "certifications": certifications})
     return people
+
+
+class ConfirmForm(FlaskForm):  # type: ignore[misc]
+    """One button: the listing is still correct."""
+
+    confirm = SubmitField("Yes, everything is still correct")

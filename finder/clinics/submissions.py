@@ -25,6 +25,8 @@ from ..hours import to_text
 from ..importer import Importer, locate, location_columns
 from ..listings import document_json
 from ..models import Actor, ListingChange, Location, Practitioner, Source, Status
+from ..trust import confirmations
+from ..trust.verification import today
 from .models import Decision, Kind, Submission
 
 OWN_IDS = "finder:"  # the start of the external ids the directory gives itself
@@ -258,6 +260,12 @@ def approve(session: Session, submission: Submission, moderator_id: int | None, 
     elif merging and not location.owner_email:
         location.owner_email = submission.owner_email
         note += "; a new owner"
+    # The clinic sent these details and a moderator checked them: they are verified today
+    # (and a listing hidden for want of that is shown again).
+    location.last_verified = today()
+    location.flagged_at = None
+    if confirmations.editable(location):
+        location.status, location.unpublished_reason = Status.PUBLISHED, ""
     session.flush()
     after = document_json(_load(session, location.id))
     session.add(ListingChange(location_id=location.id, actor_kind=Actor.MODERATOR,
@@ -348,6 +356,7 @@ def set_published(session: Session, location: Location, published: bool, moderat
                               changes={"status": [location.status.value, status.value]},
                               note=reason.strip()))
     location.status = status
+    location.unpublished_reason = "" if published else "moderator"
 
 
 def find_listings(session: Session, text: str, limit: int = 50) -> list[Location]:

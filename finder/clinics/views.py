@@ -17,8 +17,10 @@ from ..listings import document_json, get_published
 from ..mail import deliver_soon
 from ..models import Actor, ListingChange, Location, Status
 from ..security import get_rate_limits
+from ..trust import confirmations
+from ..trust.verification import today
 from . import messages, owners, submissions
-from .forms import PRACTITIONERS_HINT, EmailForm, ListingForm
+from .forms import PRACTITIONERS_HINT, ConfirmForm, EmailForm, ListingForm
 from .models import Kind, Submission
 from .submissions import Placement
 
@@ -138,7 +140,8 @@ def manage() -> str | tuple[str, int]:
         days = current_app.config["OWNER_LINK_DAYS"]
         for location in session.scalars(sa.select(Location).where(
                 sa.func.lower(Location.owner_email) == email.lower(),
-                Location.status == Status.PUBLISHED)):
+                sa.or_(Location.status == Status.PUBLISHED,
+                       Location.unpublished_reason == confirmations.UNVERIFIED))):
             messages.owner_link(session, email, location.name, link_to_edit(location, email),
                                 days)
         session.commit()
@@ -157,7 +160,7 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
     link = owners.read_token(session, current_app.config["SECRET_KEY"], token,
                              current_app.config["OWNER_LINK_DAYS"])
     location = session.get(Location, link.location_id)
-    if location is None or location.status is not Status.PUBLISHED:
+    if location is None or not confirmations.editable(location):
         raise owners.InvalidLink("This listing is not published now, so it cannot be "
                                  "changed here. Write to the directory to have it back.")
     claiming = link.claim and not location.owner_email
@@ -193,6 +196,28 @@ def edit(token: str) -> str | tuple[str, int] | BaseResponse:
     return _page("clinics/edit.html", form, placement,
                  400 if form.errors or form.form_errors else 200, location=location,
                  history=history)
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> str:
+    """Confirm that a listing is still correct: the link's page shows the listing, and its
+    one button confirms (a page first, so that mail scanners opening links confirm nothing)."""
+    session = get_session()
+    location, link = confirmations.read_token(session, current_app.config["SECRET_KEY"], token,
+                                              current_app.config["VERIFY_EVERY_DAYS"])
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("clinics/confirm.html", form=form, location=location,
+                               listing=document_json(location),
+                               edit=link_to_edit(location, link.email))
+    restored = confirmations.confirm(session, location, today(), Actor.OWNER, link.email)
+    session.commit()
+    lines = [f"Thank you: {location.name} is confirmed as of today. Patients see the date "
+             "on its page."]
+    if restored:
+        lines.append("It is shown in the directory again.")
+    lines.append("We will ask again before the next check is due.")
+    return render_template("clinics/thanks.html", heading="Listing confirmed", lines=lines)
 
 
 @bp.get("/manage/thanks")

@@ -49,3 +49,4 @@ class PublishForm(FlaskForm):  # type: ignore[misc]
                            validators=[Length(max=2000)])
     unpublish = SubmitField("Unpublish")
     publish = SubmitField("Publish again")
+    verified = SubmitField("Verified today")  # e.g. by calling the clinic

@@ -31,11 +31,13 @@ from ..errors import InvalidInput
 from ..geocode import get_geocoder
 from ..listings import MAX_ID
 from ..mail import deliver_soon
-from ..models import Location, OutboxMessage
+from ..models import Actor, Location, OutboxMessage
 from ..partners import counts as partner_counts
 from ..partners.models import Partner
 from ..partners.views import number_arg
 from ..search import get_backend
+from ..trust import confirmations, reminders
+from ..trust.verification import Policy, today, verified_on
 from .accounts import LoginAttempts, authenticate
 from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PublishForm
 from .models import Account, Role
@@ -342,6 +344,13 @@ def listing(location_id: int) -> str | tuple[str, int] | Response:
     if location is None:
         abort(404)
     form, problem = PublishForm(), ""
+    if form.validate_on_submit() and form.verified.data:
+        confirmations.confirm(session, location, today(), Actor.MODERATOR, account.email,
+                              (form.reason.data or "").strip() or "verified by a moderator")
+        session.commit()
+        get_backend().catch_up()  # its freshness (or its return) searchable at once
+        flash(f"{location.name} is verified as of today.")
+        return redirect(url_for("moderation.listing", location_id=location.id))
     if form.validate_on_submit() and (form.unpublish.data or form.publish.data):
         try:
             submissions.set_published(session, location, bool(form.publish.data),
@@ -355,6 +364,23 @@ def listing(location_id: int) -> str | tuple[str, int] | Response:
             return redirect(url_for("moderation.listing", location_id=location.id))
     elif request.method == "POST":
         problem = "The form expired: please try again."
+    policy, day = Policy.of(current_app.config), today()
+    since = verified_on(location.last_verified, location.created_at)
     return render_template("moderation/listing.html", location=location, form=form,
                            problem=problem, history=submissions.history(session, location.id),
+                           verified_on=since, stale_from=policy.stale_from(since),
+                           state=policy.state(since, location.flagged_at is not None, day),
                            account=account, logout_form=LogoutForm()), 400 if problem else 200
+
+
+@bp.get("/moderation/verification")
+@login_required()
+def verification() -> str:
+    """The listings due or stale that have no owner e-mail to ask: for moderators to call."""
+    policy, day = Policy.of(current_app.config), today()
+    rows = [(location, policy.state(verified_on(location.last_verified, location.created_at),
+                                    location.flagged_at is not None, day),
+             verified_on(location.last_verified, location.created_at))
+            for location in reminders.to_call(get_session(), policy, day)]
+    return render_template("moderation/verification.html", rows=rows,
+                           account=current_account(), logout_form=LogoutForm())

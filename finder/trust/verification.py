@@ -73,6 +73,16 @@ class Policy:
         """Listings last verified before this day are due (or stale)."""
         return today - timedelta(days=self.every_days - self.reminder_days)
 
+    def stale_from(self, verified_on: date) -> date:
+        """The first day a listing verified on ``verified_on`` is stale."""
+        return verified_on + timedelta(days=self.every_days + 1)
+
+    def hidden_from(self, verified_on: date) -> date | None:
+        """The first day a listing verified on ``verified_on`` is unpublished (None: never)."""
+        if not self.unpublish_after_days:
+            return None
+        return verified_on + timedelta(days=self.unpublish_after_days + 1)
+
     def unpublish_before(self, today: date) -> date | None:
         """Listings last verified before this day are unpublished (None: none is)."""
         if not self.unpublish_after_days:
