@@ -12,6 +12,7 @@ from flask import Flask
 from . import db, geocode, search, settings
 from .fastjson import OrjsonProvider
 from .resources import resource_dir
+from .trust.verification import Policy
 
 
 def stored_secret_key(data_dir: Path) -> str:
@@ -45,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings.load())
     if test_config:
         app.config.update(test_config)
+    Policy.of(app.config)  # the verification settings must make sense together
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or stored_secret_key(
         Path(app.config["DATA_DIR"]))
 

@@ -25,7 +25,7 @@ def _policy(app: Flask) -> Policy:
         raise click.ClickException(exc.message) from exc
 
 
-def _links(app: Flask) -> reminders.Links:
+def owner_links(app: Flask) -> reminders.Links:
     """Owners' links, absolute under FINDER_BASE_URL (a run has no request to take it from)."""
     secret = app.config["SECRET_KEY"]
 
@@ -52,7 +52,7 @@ def run_command() -> None:
     FINDER_UNPUBLISH_AFTER_DAYS. Safe to run often, and from several machines at once."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     policy = _policy(app)
-    report = reminders.run(get_database(app).sessionmaker, policy, today(), _links(app))
+    report = reminders.run(get_database(app).sessionmaker, policy, today(), owner_links(app))
     click.echo(f"asked to confirm {report.asked}, told stale {report.stale}, "
                f"unpublished {report.unpublished}")
     if app.config["SMTP_URL"]:
