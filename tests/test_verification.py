@@ -216,8 +216,9 @@ def test_an_approved_change_from_the_owner_verifies_and_restores_a_hidden_listin
                                             "address": {"postcode": "78701"}},
                                   OWNER, _geocoder(app), "US", location=location)
         session.commit()
-        submissions.approve(session, session.get(Submission, item.id), None, "mod@example",
-                            _geocoder(app), "US")
+        waiting = session.get(Submission, item.id)
+        assert waiting is not None
+        submissions.approve(session, waiting, None, "mod@example", _geocoder(app), "US")
         session.commit()
     back = stored(app, listing)
     assert (back.status, back.last_verified, back.phone) == (Status.PUBLISHED, TODAY,
