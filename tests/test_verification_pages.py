@@ -1,0 +1,88 @@
+"""Verification in a browser: patients see when a listing may be out of date, and an owner
+confirms one with the keyboard alone, on a desktop and a phone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from playwright.sync_api import Browser, expect
+
+from finder.db import session_scope
+from finder.models import Location
+from finder.trust import confirmations
+from finder.trust.verification import today
+from tests import browser as browsing
+from tests.browser import DESKTOP, PHONE, PageFactory, assert_accessible, page_factory, shot
+from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
+
+browser = browsing.browser
+OWNER = "desk@old-town-physio.example"
+TOKENS: dict[str, str] = {}
+
+
+def _fill(app: Flask) -> None:
+    load(app, [row("old", "Old Town Physio", near(AUSTIN, 0.4), services="Dry needling",
+                   phone="512-555-0110", hours="Mon-Fri 08:00-18:00"),
+               row("new", "New Town Physio", near(AUSTIN, 0.6), services="Dry needling",
+                   phone="512-555-0111")])
+    with session_scope(app) as session:
+        for location in session.scalars(sa.select(Location)):
+            stale = location.external_id == "old"
+            location.last_verified = today() - timedelta(days=150 if stale else 3)
+            location.owner_email = OWNER if stale else ""
+            if stale:
+                for device in ("desktop", "phone"):
+                    TOKENS[device] = confirmations.make_token(app.config["SECRET_KEY"],
+                                                              location.id, OWNER)
+        session.commit()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    yield from serve_directory(tmp_path_factory, migrated_database, "verification", _fill)
+
+
+@pytest.fixture
+def open_page(browser: Browser, site: Server) -> Iterator[PageFactory]:
+    yield from page_factory(browser, site.url)
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_patients_see_a_stale_listing_said_and_ranked_below(open_page: PageFactory,
+                                                            device: str) -> None:
+    page = open_page(**(DESKTOP if device == "desktop" else PHONE))
+    page.goto("/search?postcode=78701&q=dry+needling")
+    results = page.locator("ol.results-list > li")
+    expect(results.nth(0)).to_contain_text("New Town Physio")
+    expect(results.nth(1)).to_contain_text("Old Town Physio")
+    expect(results.nth(1)).to_contain_text("May not be up to date")
+    expect(results.nth(0)).not_to_contain_text("May not be up to date")
+    assert_accessible(page)
+    shot(page, f"results-stale-{device}")
+    page.goto("/providers/1")
+    expect(page.locator("#stale")).to_contain_text("may not be up to date")
+    assert_accessible(page)
+    shot(page, f"profile-stale-{device}")
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_an_owner_confirms_with_the_keyboard(open_page: PageFactory, device: str) -> None:
+    page = open_page(**(DESKTOP if device == "desktop" else PHONE))
+    page.goto(f"/verify/{TOKENS[device]}")
+    expect(page.locator("h1")).to_have_text("Is Old Town Physio still correct?")
+    assert_accessible(page)
+    shot(page, f"verify-confirm-{device}")
+    button = page.get_by_role("button", name="Yes, everything is still correct")
+    for _ in range(40):  # tab from the top of the page to the button
+        page.keyboard.press("Tab")
+        if button.evaluate("element => element === document.activeElement"):
+            break
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Listing confirmed")
+    assert_accessible(page)
+    shot(page, f"verify-confirmed-{device}")
