@@ -430,6 +430,37 @@ def test_registry_clinics_become_unpublished_listings_once(
     assert client.get(f"/api/v1/listings/{one.id}").status_code == 404
 
 
+def test_import_verify_and_listings_on_every_database(any_database_app: Flask,
+                                                      tmp_path: Path) -> None:
+    from finder.geocode.gazetteer import Gazetteer
+    from finder.search import get_backend
+    from finder.trust import nppes
+    from finder.trust.nppes_file import read_registry
+
+    app = any_database_app
+    fill_directory(app)
+    made = write_registry(tmp_path / "npidata.csv", filler=200)
+    for _ in range(2):  # the second run changes nothing
+        with session_scope(app) as session, open(made.path, encoding="utf-8",
+                                                 newline="") as handle:
+            nppes.import_registry(session, read_registry(handle), batch_size=50,
+                                  on_batch=session.commit)
+            nppes.verify_directory(session, date.today(), on_batch=session.commit)
+            nppes.create_listings(session, Gazetteer(), date.today(), on_batch=session.commit)
+        get_backend(app).catch_up()
+    assert set(records(app)) == made.physical_therapy | {CHIROPRACTIC_CLINIC, CLOSED_CLINIC}
+    listed = by_external_id(app)
+    assert {key: listed[key].npi_status for key in ("east", "river", "lake", "old", "ghost")} == {
+        "east": "verified", "river": "mismatch", "lake": "mismatch", "old": "deactivated",
+        "ghost": "not_found"}
+    from_registry = [location for location in listed.values() if location.source is Source.NPPES]
+    assert len(from_registry) == len(made.clinics - {VERIFIED_CLINIC, RENAMED_CLINIC})
+    found = app.test_client().get("/api/v1/search", query_string={
+        "postcode": "78701", "radius": 10}).get_json()["results"]
+    assert {hit["name"] for hit in found if hit["npi_verified"]} == {"Eastside Physical Therapy"}
+    assert not any(hit["name"].startswith("MOTION") for hit in found)
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
