@@ -461,6 +461,26 @@ def test_import_verify_and_listings_on_every_database(any_database_app: Flask,
     assert not any(hit["name"].startswith("MOTION") for hit in found)
 
 
+def test_a_moderator_publishes_a_registry_listing(app: Flask, runner: Runner,
+                                                 registry: RegistryFile) -> None:
+    from tests.test_moderation_queue import csrf, moderator
+
+    runner.invoke("nppes", "import", str(registry.path), "--create-listings")
+    made = by_external_id(app)[f"nppes:{npi(116)}"]  # a clinic in Austin
+    staff, public = moderator(app), app.test_client()
+    path = f"/moderation/listings/{made.id}"
+    page = staff.get(path).get_data(as_text=True)
+    assert "From the NPI registry." in page and 'value="Publish"' in page
+    response = staff.post(path, data={"csrf_token": csrf(staff, path), "publish": "1",
+                                      "reason": "Checked against the registry"})
+    assert response.status_code == 302
+    found = public.get("/api/v1/search", query_string={"postcode": "78701", "radius": 5}
+                       ).get_json()["results"]
+    assert [(hit["name"], hit["npi_verified"], hit["source"]) for hit in found] == [
+        ("MOTION 116 PT INC", True, "nppes")]
+    assert "NPI verified" in public.get(f"/providers/{made.id}").get_data(as_text=True)
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
