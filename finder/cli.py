@@ -26,7 +26,7 @@ from .models import Location, Source
 from .moderation.cli import users_group
 from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
-from .trust.cli import verify_group
+from .trust.cli import nppes_group, verify_group
 
 MAX_REPORTED = 50
 
@@ -284,5 +284,5 @@ def main(ctx: click.Context) -> None:
 
 for _command in (init_command, import_command, reindex_command, generate_command,
                  serve_command, demo_command, partners_group, outbox_command,
-                 users_group, verify_group):
+                 users_group, verify_group, nppes_group):
     main.add_command(_command)

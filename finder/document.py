@@ -284,6 +284,9 @@ class ListingDocument(_Part):
     website: Text = Field(default="", max_length=500)
     email: Text = Field(default="", max_length=254)
     npi: Text = Field(default="", max_length=10)
+    npi_verified: bool | None = read_only(
+        "The NPI registry (NPPES) lists this NPI as active, for a physical therapist or "
+        "physical therapy clinic of this name.")
     services: Items = []
     conditions: Items = []
     insurance: Items = []

@@ -17,13 +17,14 @@ from .trust.verification import Policy, State, verified_on
 # What a listing shows, read as a plain row with its organization's name in one query, for its
 # page, the listing API and its search index document (whose copy results pages show). Rows
 # cost a fraction of ORM objects. Private columns (owner e-mail, status, external id) are not
-# read at all.
+# read at all; of ``npi_status`` only whether it is "verified" is shown (``npi_detail`` is
+# private).
 PUBLIC_COLUMNS = (
     "id", "name", "description", "latitude", "longitude", "geocode_precision", "address_1",
     "address_2", "city", "region", "postcode", "country", "phone", "website", "email", "npi",
     "services", "conditions", "insurance", "languages", "hours", "timezone", "telehealth",
     "accepting_new_patients", "last_verified", "updated_at", "source", "techniques",
-    "holiday_hours", "created_at", "flagged_at",
+    "holiday_hours", "created_at", "flagged_at", "npi_status",
 )
 # Table columns, not ORM attributes: a plain Core select skips the ORM's loading machinery.
 _LOCATION, _ORGANIZATION = Location.__table__, Organization.__table__
@@ -36,6 +37,9 @@ _SELECT_PUBLIC = sa.select(
 # ``organization_name``.
 Listing = sa.Row[Any]
 
+
+# The ``npi_status`` of an NPI the registry confirms (see ``trust.nppes``).
+VERIFIED = "verified"
 
 MAX_ID = 2**31  # ids are 32-bit integers on PostgreSQL: a larger one is no listing
 
@@ -128,6 +132,7 @@ def document_json(location: Location) -> dict[str, Any]:
         "website": location.website,
         "email": location.email,
         "npi": location.npi,
+        "npi_verified": location.npi_status == VERIFIED,
         "services": location.services,
         "conditions": location.conditions,
         "insurance": location.insurance,
@@ -197,6 +202,7 @@ def public_json(location: PublicRow) -> dict[str, Any]:
         "website": row["website"],
         "email": row["email"],
         "npi": row["npi"],
+        "npi_verified": row["npi_status"] == VERIFIED,
         "services": row["services"],
         "conditions": row["conditions"],
         "insurance": row["insurance"],

@@ -205,6 +205,9 @@ LISTING_PROPERTIES: dict[str, Any] = {
     "website": {"type": "string"},
     "email": {"type": "string"},
     "npi": {"type": "string", "description": "US National Provider Identifier, or empty."},
+    "npi_verified": {"type": "boolean", "description": "The NPI registry (NPPES) lists this "
+                     "NPI as active, for a physical therapist or physical therapy clinic of "
+                     "this name."},
     "services": _strings(),
     "conditions": _strings(),
     "insurance": _strings(),

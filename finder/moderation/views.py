@@ -36,7 +36,8 @@ from ..partners import counts as partner_counts
 from ..partners.models import Partner
 from ..partners.views import number_arg
 from ..search import get_backend
-from ..trust import confirmations, reminders
+from ..trust import confirmations, nppes, reminders
+from ..trust.models import NppesRecord
 from ..trust.verification import Policy, today, verified_on
 from .accounts import LoginAttempts, authenticate
 from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PublishForm
@@ -327,10 +328,17 @@ def partners() -> str:
 @bp.get("/moderation/listings")
 @login_required()
 def listings() -> str:
-    """Find a listing by name or id, published or not."""
-    text = request.args.get("q", "")[:200]
-    found = submissions.find_listings(get_session(), text) if text.strip() else []
-    return render_template("moderation/listings.html", text=text, found=found,
+    """Find a listing by name or id, published or not; or list those whose NPI the registry
+    did not confirm (``npi=problems``), or that were made from it (``npi=registry``)."""
+    text, which = request.args.get("q", "")[:200], request.args.get("npi", "")
+    if which == "problems":
+        found = nppes.problems(get_session())[0]
+    elif which == "registry":
+        found = nppes.waiting_for_review(get_session())
+    else:
+        which = ""
+        found = submissions.find_listings(get_session(), text) if text.strip() else []
+    return render_template("moderation/listings.html", text=text, found=found, which=which,
                            account=current_account(), logout_form=LogoutForm())
 
 
@@ -366,10 +374,12 @@ def listing(location_id: int) -> str | tuple[str, int] | Response:
         problem = "The form expired: please try again."
     policy, day = Policy.of(current_app.config), today()
     since = verified_on(location.last_verified, location.created_at)
+    registry = session.get(NppesRecord, location.npi) if location.npi else None
     return render_template("moderation/listing.html", location=location, form=form,
                            problem=problem, history=submissions.history(session, location.id),
                            verified_on=since, stale_from=policy.stale_from(since),
                            state=policy.state(since, location.flagged_at is not None, day),
+                           registry=registry,
                            account=account, logout_form=LogoutForm()), 400 if problem else 200
 
 

@@ -29,7 +29,7 @@ from .whoosh_writer import KeysField
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 ITEM_SEPARATOR = "\x1f"  # between the items of a list field in the indexed text
 # Bits of the ``flags`` column.
