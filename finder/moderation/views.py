@@ -36,6 +36,7 @@ from ..partners import counts as partner_counts
 from ..partners.models import Partner
 from ..partners.views import number_arg
 from ..search import get_backend
+from ..trust import reports as patient_reports
 from .accounts import LoginAttempts, authenticate
 from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PublishForm
 from .models import Account, Role
@@ -166,7 +167,8 @@ def logout() -> Response:
 @bp.get("/moderation")
 @login_required()
 def index() -> str:
-    """Show the queue: the submissions waiting, oldest first, with likely duplicates."""
+    """Show the queue: the submissions waiting, oldest first, with likely duplicates, and
+    the open reports from patients."""
     session = get_session()
     waiting = submissions.pending(session)
     duplicates = {item.id: submissions.likely_duplicates(
@@ -174,7 +176,9 @@ def index() -> str:
         for item in waiting if item.kind is Kind.NEW}
     return render_template("moderation/index.html", account=current_account(),
                            logout_form=LogoutForm(), waiting=waiting, duplicates=duplicates,
-                           names=_names(session, waiting))
+                           names=_names(session, waiting),
+                           reports=patient_reports.open_reports(session),
+                           report_labels=patient_reports.PROBLEM_LABELS)
 
 
 @bp.app_template_filter("shown")
