@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -533,3 +534,12 @@ def test_a_moderator_sees_the_reports_and_resolves_one(open_page: PageFactory,
     page.get_by_label(re.compile("What was done")).fill("Checked by phone: corrected.")
     page.get_by_role("button", name="Fixed").click()
     expect(page.get_by_role("status")).to_contain_text("Report on Eastside Needling fixed")
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (5, "just now"), (60, "1 minute ago"), (3 * 3600 + 5, "3 hours ago"),
+    (86_400 * 2, "2 days ago"),
+])
+def test_a_report_s_age_is_said_in_words(seconds: int, said: str) -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert reports.age(now - timedelta(seconds=seconds), now) == said

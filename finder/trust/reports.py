@@ -225,10 +225,10 @@ def reports_of(session: Session, location_id: int) -> list[PatientReport]:
 
 
 def age(moment: datetime, now: datetime | None = None) -> str:
-    """How long ago, in words a moderator reads at a glance: "5 minutes", "3 days"."""
+    """How long ago, in words a moderator reads at a glance: "5 minutes ago", "3 days ago"."""
     seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
         if seconds >= size:
             count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
     return "just now"
