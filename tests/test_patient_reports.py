@@ -8,6 +8,7 @@ moderator resolves it, with axe-core finding nothing wrong on any of these pages
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from finder.trust.models import PatientReport, Problem, ReportStatus
 from tests import browser as browsing
 from tests.browser import DESKTOP, PHONE, PageFactory, assert_accessible, page_factory, shot
 from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
+from tests.test_mail import MailServer
 from tests.test_moderation_queue import MODERATOR, PASSWORD, csrf, moderator
 from tests.test_openapi import assert_documented
 
@@ -408,6 +410,40 @@ def test_the_report_page_is_for_moderators(app: Flask, client: FlaskClient,
     response = client.get(f"/moderation/reports/{report.id}")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert moderator(app).get("/moderation/reports/999").status_code == 404
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+def _delivered(server: MailServer, count: int) -> list[Any]:
+    deadline = time.monotonic() + 15
+    while len(server.received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server.received
+
+
+def test_the_owner_and_the_patient_get_their_e_mails(app: Flask, client: FlaskClient,
+                                                      listing_id: int,
+                                                      mail_server: MailServer) -> None:
+    app.config["SMTP_URL"] = mail_server.url()
+    assert api_report(client, listing_id, problem="hours", email=PATIENT,
+                      note="Closed on Mondays").status_code == 201
+    [to_owner] = _delivered(mail_server, 1)
+    assert to_owner["To"] == OWNER
+    assert "The opening hours are wrong" in to_owner.get_content()
+    assert PATIENT not in to_owner.as_string()
+    [report] = stored(app)
+    assert resolve(moderator(app), report.id, "fixed", "Mondays are now shown as closed."
+                   ).status_code == 302
+    _, to_patient = _delivered(mail_server, 2)
+    assert to_patient["To"] == PATIENT
+    assert str(to_patient["Subject"]) == "Your report about Eastside Needling"
+    assert "Mondays are now shown as closed." in to_patient.get_content()
+    assert OWNER not in to_patient.as_string()
 
 
 # -- privacy -----------------------------------------------------------------------------------
