@@ -518,6 +518,7 @@ def test_a_patient_reports_with_the_keyboard(open_page: PageFactory, device: str
     page = open_page(**(DESKTOP if device == "desktop" else PHONE))
     page.goto("/providers/1")
     _tab_to(page, "Report incorrect information")
+    shot(page, f"report-link-profile-{device}")
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("Report incorrect information")
     assert_accessible(page)
