@@ -64,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     from .clinics import views as clinic_views
     from .search import filter_values
+    from .trust import views as trust_views
 
     db.init_app(app)
     geocode.init_app(app)
@@ -80,4 +81,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(places.bp)
     app.register_blueprint(clinic_views.bp)
+    app.register_blueprint(trust_views.bp)
     return app

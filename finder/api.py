@@ -29,12 +29,15 @@ from .search.params import SearchParams, parse_params
 from .search.ranking import Decay
 from .search.service import search
 from .security import get_rate_limits
+from .trust import reports as patient_reports
 from .trust.verification import Policy, today
+from .trust.views import receive as receive_report
 
 bp = Blueprint("api", __name__)
 CHANGES_PAGE = 100
 MAX_LOCATIONS = 50  # in one submission
 MAX_CHANGES_PAGE = 500
+REPORT_FIELDS = ("problem", "note", "email")
 
 
 def scoring_from_config() -> Scoring:
@@ -268,6 +271,24 @@ def _served(listing: dict[str, Any]) -> dict[str, Any]:
                                                 listing["reported_outdated"], today())
     return {**listing, "verification_status": public_state(state),
             "url": f"{provider_url_prefix()}{listing['id']}"}
+
+
+@bp.post("/api/v1/listings/<int:location_id>/reports")
+def report_listing(location_id: int) -> tuple[Response, int]:
+    """Take a patient's report that a published listing is wrong: ``problem`` (one of
+    ``trust.models.Problem``), an optional ``note`` and an optional private ``email``."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput('Send the report as a JSON object, like {"problem": "phone", '
+                           '"note": "The number is now 512-555-0100"}.', code="invalid_report")
+    unknown = sorted(set(data) - set(REPORT_FIELDS))
+    if unknown:
+        raise patient_reports.InvalidReport(
+            [(str(name)[:40], f"is not a field of a report ({', '.join(REPORT_FIELDS)})")
+             for name in unknown])
+    report = receive_report(location_id, data.get("problem"), data.get("note"),
+                            data.get("email"))
+    return jsonify({"id": report.id, "status": report.status.value}), 201
 
 
 @bp.get("/api/v1/schemas/listing.json")

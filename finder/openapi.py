@@ -18,6 +18,8 @@ from .models import Source
 from .search import FACETS
 from .search.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .search.ranking import SORTS
+from .trust.models import Problem
+from .trust.reports import NOTE_LENGTH
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -31,7 +33,7 @@ SEARCH_ERROR_CODES = [
 ]
 STATUS_ERROR_CODES: dict[int, list[str]] = {
     400: [*SEARCH_ERROR_CODES, "invalid_id", "invalid_listing", "invalid_owner_email",
-          "invalid_modified_after", "invalid_after_id", "bad_request"],
+          "invalid_modified_after", "invalid_after_id", "invalid_report", "bad_request"],
     403: ["invalid_key", "origin_not_allowed", "missing_key"],
     404: ["listing_not_found", "not_found"],
     405: ["method_not_allowed"],
@@ -158,7 +160,8 @@ def error_schema(codes: list[str] | None = None) -> dict[str, Any]:
                 "message": {"type": "string", "description": "Human text saying what to do."},
                 "suggestions": {"type": "array", "items": _ref("ErrorSuggestion")},
                 "fields": {"type": "array", "description": "Each bad field of a listing "
-                           "document (`invalid_listing`), with what is wrong with it.",
+                           "document (`invalid_listing`) or a report (`invalid_report`), "
+                           "with what is wrong with it.",
                            "items": {"type": "object", "required": ["field", "message"],
                                      "properties": {"field": {"type": "string"},
                                                     "message": {"type": "string"}}}},
@@ -593,6 +596,34 @@ def openapi_document() -> dict[str, Any]:
             _json("The listing document (public fields only): the same shape `finder import "
                   "x.json` takes back", "ListingDocument", RATE_LIMIT_HEADERS),
             403, 404, *COMMON_ERRORS, 503),
+    }})
+    reported = _responses({"description": "Taken: the report waits for a moderator", "content": {
+        "application/json": {"schema": {
+            "type": "object", "required": ["id", "status"],
+            "properties": {"id": {"type": "integer"},
+                           "status": {"type": "string", "enum": ["open"]}}}}}},
+        400, 404, *COMMON_ERRORS)
+    spec.path("/api/v1/listings/{location_id}/reports", operations={"post": {
+        "summary": "Report that a published listing is wrong",
+        "operationId": "reportListing",
+        "description": "A patient's report, as the form behind every profile's \"Report "
+                       "incorrect information\" link takes it. It goes to the moderators and "
+                       "the listing's owner is told what is wrong (never who said so). "
+                       "Several people reporting a listing closed, or its phone wrong, mark "
+                       "it out of date at once. Limited per client address "
+                       "(`FINDER_REPORT_RATE_LIMIT`).",
+        "parameters": [{"name": "location_id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 1}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["problem"], "additionalProperties": False,
+            "properties": {
+                "problem": {"type": "string", "enum": [problem.value for problem in Problem]},
+                "note": {"type": "string", "maxLength": NOTE_LENGTH,
+                         "description": "What is wrong, or what it should say."},
+                "email": {"type": "string", "format": "email",
+                          "description": "Private: to tell the patient what was done. "
+                                         "Never shown, never given to the clinic."}}}}}},
+        "responses": {"201": reported.pop("200"), **reported},
     }})
     spec.path("/api/v1/schemas/listing.json", operations={"get": {
         "summary": "The listing document's JSON Schema (draft 2020-12)",

@@ -206,6 +206,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`finder partners` prints; empty: `http://127.0.0.1:5000`.", _base_url),
     Setting("SUBMIT_RATE_LIMIT", "10/hour;30/day",
             "Listings one client address may submit per period (form or API).", _rate_limit),
+    Setting("REPORT_RATE_LIMIT", "5/hour;20/day",
+            "Reports of wrong information one client address may send per period (form or "
+            "API).", _rate_limit),
     Setting("OWNER_LINK_DAYS", 7,
             "Days an owner's private editing link works (each link works once).",
             _positive_int),

@@ -530,3 +530,31 @@ def test_the_partner_s_theme_is_applied(context: BrowserContext, partners: Partn
         "(el) => getComputedStyle(el.shadowRoot.querySelector('.root')).backgroundColor")
     assert background == "rgb(18, 18, 18)"  # dark, whatever the visitor's own setting
     assert_accessible(page)
+
+
+def test_each_result_offers_the_report_form_in_a_new_tab(context: BrowserContext,
+                                                         partners: Partners) -> None:
+    page = context.new_page()
+    page.goto(f"{partners.pages}/script/{partners.key}")
+    widget = _widget(page)
+    _search(widget, q="dry needling")
+    first = widget.locator("li").first
+    expect(first).to_contain_text("Congress Dry Needling")
+    report = first.get_by_role("link", name="Report incorrect information about Congress "
+                                            "Dry Needling")
+    assert report.get_attribute("target") == "_blank"
+    assert "noopener" in (report.get_attribute("rel") or "")
+    with context.expect_page() as opened:
+        report.click()
+    form = opened.value
+    form.wait_for_load_state()
+    assert re.search(r"/providers/\d+/report$", form.url)
+    assert form.url.startswith(partners.finder.url)
+    expect(form.locator("h1")).to_have_text("Report incorrect information")
+    expect(form.locator("main")).to_contain_text("Congress Dry Needling")
+    page.wait_for_timeout(300)  # a click beacon would have gone by now
+    assert not any(event["type"] == "finder:select" for event in page.evaluate("window.events"))
+    # The form, a page of the directory's own site, keeps its CSRF token in the directory's
+    # session cookie; the widget itself still sets none (checked after every test).
+    assert [cookie["name"] for cookie in context.cookies(partners.finder.url)] == ["session"]
+    context.clear_cookies()

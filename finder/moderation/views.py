@@ -37,6 +37,7 @@ from ..partners.models import Partner
 from ..partners.views import number_arg
 from ..search import get_backend
 from ..trust import confirmations, nppes, reminders
+from ..trust import reports as patient_reports
 from ..trust.models import NppesRecord
 from ..trust.verification import Policy, today, verified_on
 from .accounts import LoginAttempts, authenticate
@@ -169,7 +170,8 @@ def logout() -> Response:
 @bp.get("/moderation")
 @login_required()
 def index() -> str:
-    """Show the queue: the submissions waiting, oldest first, with likely duplicates."""
+    """Show the queue: the submissions waiting, oldest first, with likely duplicates, and
+    the open reports from patients."""
     session = get_session()
     waiting = submissions.pending(session)
     duplicates = {item.id: submissions.likely_duplicates(
@@ -177,7 +179,9 @@ def index() -> str:
         for item in waiting if item.kind is Kind.NEW}
     return render_template("moderation/index.html", account=current_account(),
                            logout_form=LogoutForm(), waiting=waiting, duplicates=duplicates,
-                           names=_names(session, waiting))
+                           names=_names(session, waiting),
+                           reports=patient_reports.open_reports(session),
+                           report_labels=patient_reports.PROBLEM_LABELS)
 
 
 @bp.app_template_filter("shown")

@@ -74,6 +74,8 @@ h3 a:hover{text-decoration:underline}
  font-weight:600;text-decoration:none;border:2px solid var(--accent);border-radius:var(--r-in)}
 .call:hover{text-decoration:underline}
 .more{width:100%;margin-top:4px}
+.rep{margin-top:6px;font-size:14px}
+.rep a{color:var(--muted)}
 .foot{margin-top:16px;font-size:13px;color:var(--muted);text-align:right}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
  clip-path:inset(50%);white-space:nowrap}
@@ -416,6 +418,12 @@ h3 a:hover{text-decoration:underline}
       if (digits.length >= 3) {
         li.append(el("p", null, el("a", {class: "call", href: "tel:" + (phone.startsWith("+") ? "+" : "") + digits},
           "Call " + phone)));
+      }
+      // The directory's own form, in a new tab; not counted as a visit to the listing.
+      if (Number.isInteger(r.id) && r.id > 0) {
+        li.append(el("p", {class: "rep"}, el("a", {href: `${base}/providers/${r.id}/report`, target: "_blank",
+          rel: "noopener", "aria-label": "Report incorrect information about " + name, "aria-describedby": "nt"},
+          "Report incorrect information")));
       }
       return li;
     }

@@ -1,5 +1,6 @@
-"""What the directory writes to owners as their listings age, queued in the outbox in the
-transaction of the step it reports."""
+"""What the directory writes to clinics and patients about listings' truth: to owners as their
+listings age and when a patient reports a problem, and to the patient when a moderator has
+resolved it. Each is queued in the outbox, in the transaction of what it reports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from .. import mail
 from ..clinics.messages import SIGNATURE
+from .models import Problem, ReportStatus
+from .reports import PROBLEM_LABELS
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,26 @@ def unpublished(session: Session, letter: Reminder) -> None:
                f"{_day(letter.verified_on)}, so it is no longer shown to patients. Nothing is "
                "deleted: confirming it or correcting it brings it back at once.\n\n"
                + _choices(letter) + SIGNATURE, "verify_unpublished")
+
+
+def report_to_owner(session: Session, to: str, listing: str, problem: Problem, note: str,
+                    link: str, days: int, manage: str) -> None:
+    """Tell a listing's owner what a patient found wrong (never who the patient is)."""
+    said = f"\n\nThey wrote:\n\n{note}" if note else ""
+    mail.queue(session, to, f"A patient reported a problem with {listing}",
+               f"A patient told us that the listing of {listing} may be wrong: "
+               f"“{PROBLEM_LABELS[problem]}”.{said}\n\n"
+               "If it is, please correct it with this private link (it works once, for "
+               f"{days} days):\n\n{link}\n\nIf the listing is right, you can ignore this "
+               "message: a moderator checks every report. You can ask for a new link at "
+               f"any time at {manage}" + SIGNATURE, "report_to_owner")
+
+
+def report_resolved(session: Session, to: str, listing: str, outcome: ReportStatus,
+                    message: str) -> None:
+    """Tell a patient what became of their report."""
+    done = ("We have corrected the listing" if outcome is ReportStatus.FIXED
+            else "We looked into it and left the listing as it is")
+    mail.queue(session, to, f"Your report about {listing}",
+               f"Thank you for telling us about {listing}. {done}. The moderator's note:"
+               f"\n\n{message}" + SIGNATURE, "report_resolved")
