@@ -26,6 +26,7 @@ SHARED_DOMAINS = ("facebook.com", "instagram.com", "linkedin.com", "google.com",
 LEGAL_FORMS = frozenset({"llc", "pllc", "inc", "incorporated", "pc", "psc", "ltd", "limited",
                          "co", "corp", "corporation", "lp", "llp", "pty"})
 _NOT_WORD = re.compile(r"[\W_]+")
+_NOT_DIGIT = re.compile(r"\D+")
 
 
 def website_host(url: str) -> str:
@@ -37,9 +38,13 @@ def website_host(url: str) -> str:
     return host.rstrip(".").removeprefix("www.")
 
 
+_SHARED = frozenset(SHARED_DOMAINS)
+
+
 def is_shared_host(host: str) -> bool:
     """Whether a host belongs to a site where anyone may have a page or an address."""
-    return any(host == shared or host.endswith(f".{shared}") for shared in SHARED_DOMAINS)
+    labels = host.split(".")
+    return any(".".join(labels[start:]) in _SHARED for start in range(len(labels) - 1))
 
 
 def host_key(url: str) -> str:
@@ -51,7 +56,7 @@ def host_key(url: str) -> str:
 
 def phone_key(phone: str) -> str:
     """The digits of a phone number, or "" when too few to compare."""
-    digits = "".join(char for char in phone if char.isdigit())
+    digits = _NOT_DIGIT.sub("", phone)
     return digits if len(digits) >= MIN_PHONE_DIGITS else ""
 
 
@@ -83,3 +88,10 @@ def same_npi_reason(npi: str) -> str:
 
 def same_website_reason(host: str) -> str:
     return f"same website {host}"
+
+
+def alike_name_reason(likeness: float, km: float, name: str = "") -> str:
+    """Why names alike make a likely duplicate; ``name``: the other's, when not beside it."""
+    like = f"a name like {name!r} ({likeness:.0f}% alike)" if name else \
+        f"a name {likeness:.0f}% alike"
+    return f"{like} {km:.2f} km away"

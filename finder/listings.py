@@ -57,6 +57,30 @@ def get_published(session: Session, location_id: int) -> Listing:
     return listing
 
 
+MAX_MERGE_HOPS = 20  # a merged listing's successor may itself have been merged, so far
+
+
+def merged_into(session: Session, location_id: int) -> int | None:
+    """Return the published listing a merged listing now lives on (following later merges),
+    or None when it was not merged or its successor is not published."""
+    if not 0 < location_id < MAX_ID:
+        return None
+    current, seen = location_id, {location_id}
+    for _ in range(MAX_MERGE_HOPS):
+        found = session.execute(sa.select(Location.merged_into_id, Location.status).where(
+            Location.id == current)).first()
+        if found is None:
+            return None
+        successor, status = found
+        if successor is None:
+            return current if current != location_id and status is Status.PUBLISHED else None
+        if successor in seen:
+            return None  # a loop: no listing to send anyone to
+        current = successor
+        seen.add(current)
+    return None
+
+
 def get_document(session: Session, location_id: int) -> dict[str, Any]:
     """Return a published listing as its listing document (public fields only), or raise
     NotFound."""
@@ -213,4 +237,4 @@ def with_certified(listing: dict[str, Any], today: date) -> dict[str, Any]:
 
 
 __all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "document_json", "format_hours",
-           "get_document", "get_published", "public_json", "with_certified"]
+           "get_document", "get_published", "merged_into", "public_json", "with_certified"]

@@ -19,6 +19,7 @@ from .. import document, geo, validation
 from ..document import InvalidListing
 from ..duplicate_rules import (
     NEAR_KM,
+    alike_name_reason,
     host_key,
     is_shared_host,
     name_key,
@@ -156,8 +157,7 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
         likeness = name_likeness(name, name_key(location.name))
         km = geo.geodesic_km(placed.lat, placed.lon, location.latitude, location.longitude)
         if names_alike(likeness, km):
-            reasons.append(f"a name like {location.name!r} ({likeness:.0f}% alike) "
-                           f"{km:.2f} km away")
+            reasons.append(alike_name_reason(likeness, km, location.name))
         if reasons:
             found.append(Duplicate(location.id, location.name, tuple(reasons)))
     return found
