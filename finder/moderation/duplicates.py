@@ -204,8 +204,8 @@ def find_duplicates(session: Session, limit: int | None = None) -> Scan:
     for first, second, likeness, km in _names_alike_nearby(listed):
         pair(first, second).add("name", alike_name_reason(likeness, km))
 
-    distinct = set(session.execute(sa.select(DistinctPair.first_id, DistinctPair.second_id))
-                   .tuples())
+    distinct = {(first, second) for first, second in session.execute(
+        sa.select(DistinctPair.first_id, DistinctPair.second_id))}
     found = sorted((found for key, found in pairs.items() if key not in distinct),
                    key=lambda found: (*found.weight(), found.first.id, found.second.id))
     shared.sort(key=lambda item: (-item.count, RULES.index(item.rule), item.value))

@@ -49,3 +49,13 @@ class PublishForm(FlaskForm):  # type: ignore[misc]
                            validators=[Length(max=2000)])
     unpublish = SubmitField("Unpublish")
     publish = SubmitField("Publish again")
+
+
+class PairForm(FlaskForm):  # type: ignore[misc]
+    """Decide on a likely duplicate pair: keep one and merge the other into it (the button
+    pressed sends ``keep``), or say the two are not duplicates."""
+
+    first = HiddenField(validators=[DataRequired()])
+    second = HiddenField(validators=[DataRequired()])
+    keep = HiddenField()
+    distinct = SubmitField("Not duplicates")
