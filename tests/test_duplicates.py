@@ -48,14 +48,15 @@ def pairs(app: Flask) -> dict[tuple[str, str], list[str]]:
     """The likely pairs, by the external ids of the two listings."""
     with session_scope(app) as session:
         scan = find_duplicates(session)
-        external = dict(session.query(Location.id, Location.external_id))
+        external = {number: str(key) for number, key in
+                    session.query(Location.id, Location.external_id)}
     return {(external[pair.first.id], external[pair.second.id]): pair.reasons
             for pair in scan.pairs}
 
 
 def ids(app: Flask) -> dict[str, int]:
     with session_scope(app) as session:
-        return {external: number for number, external in
+        return {str(external): number for number, external in
                 session.query(Location.id, Location.external_id)}
 
 
@@ -195,6 +196,19 @@ def test_a_merge_fills_the_listing_kept_and_hides_the_duplicate(app: Flask,
     assert history[duplicate] == [("", "import update"), (
         MODERATOR, f"merged into listing {keep} (Peak Physical Therapy)")]
     assert pairs(app) == {}  # a merged pair is not proposed again
+
+
+def test_a_merge_leaves_search_on_every_backend(any_database_app: Flask) -> None:
+    app = any_database_app
+    keep, duplicate = two_alike(app)
+    with session_scope(app) as session:
+        assert {(p.first.id, p.second.id) for p in find_duplicates(session).pairs} == {
+            (keep, duplicate)}
+    client = app.test_client()
+    assert len(names_near_austin(client)) == 2
+    merge(app, keep, duplicate)
+    assert names_near_austin(client) == ["Peak Physical Therapy"]
+    assert client.get(f"/providers/{duplicate}").status_code == 301
 
 
 def test_a_merged_listing_sends_visitors_to_the_one_kept(app: Flask,
