@@ -13,10 +13,10 @@ from . import document, geo, vocabulary
 from .clinics import submissions
 from .db import get_session
 from .document import InvalidListing
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .geocode import get_geocoder
 from .hours import status
-from .listings import changed_since, get_document, public_state
+from .listings import changed_since, get_document, merged_into, public_state
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
@@ -261,8 +261,21 @@ def _moment(text: str) -> datetime:
 
 @bp.get("/api/v1/listings/<int:location_id>")
 def get_listing(location_id: int) -> Response:
-    """Return one published listing as its listing document."""
-    return jsonify(_served(get_document(get_session(), location_id)))
+    """Return one published listing as its listing document (a merged listing's address
+    answers with a permanent redirect to the listing kept)."""
+    try:
+        listing = get_document(get_session(), location_id)
+    except NotFound:
+        kept = merged_into(get_session(), location_id)
+        if kept is None:
+            raise
+        args: dict[str, Any] = request.args.to_dict()  # a partner key goes along
+        target = url_for("api.get_listing", location_id=kept, **args)
+        moved = jsonify({"merged_into": kept, "url": target})
+        moved.status_code = 308
+        moved.headers["Location"] = target
+        return moved
+    return jsonify(_served(listing))
 
 
 def _served(listing: dict[str, Any]) -> dict[str, Any]:

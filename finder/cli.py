@@ -23,7 +23,7 @@ from .importer import import_csv, import_documents, import_practitioners, read_r
 from .json_input import read_documents
 from .mail_cli import outbox_command
 from .models import Location, Source
-from .moderation.cli import users_group
+from .moderation.cli import duplicates_group, users_group
 from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
 from .trust.cli import nppes_group, verify_group
@@ -284,5 +284,5 @@ def main(ctx: click.Context) -> None:
 
 for _command in (init_command, import_command, reindex_command, generate_command,
                  serve_command, demo_command, partners_group, outbox_command,
-                 users_group, verify_group, nppes_group):
+                 users_group, verify_group, nppes_group, duplicates_group):
     main.add_command(_command)

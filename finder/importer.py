@@ -232,6 +232,13 @@ class Importer:
         if existing is None:
             self._new.append((fields, self._organization(owner), staff))
             self.report.created += 1
+        elif existing.merged_into_id is not None and self.history is Actor.IMPORT:
+            # A moderator merged this listing into another: the row neither brings the
+            # duplicate back nor changes the listing kept (which has its own row).
+            self.report.unchanged += 1
+            self.report.warnings.append(Rejected(
+                line, external_id, f"not applied: this listing was merged into listing "
+                f"{existing.merged_into_id}; change that listing's row instead"))
         elif existing.owner_email and self.history is Actor.IMPORT:
             # A clinic keeps this listing itself, through moderation: a file does not undo it.
             self.report.unchanged += 1

@@ -62,6 +62,30 @@ def get_published(session: Session, location_id: int) -> Listing:
     return listing
 
 
+MAX_MERGE_HOPS = 20  # a merged listing's successor may itself have been merged, so far
+
+
+def merged_into(session: Session, location_id: int) -> int | None:
+    """Return the published listing a merged listing now lives on (following later merges),
+    or None when it was not merged or its successor is not published."""
+    if not 0 < location_id < MAX_ID:
+        return None
+    current, seen = location_id, {location_id}
+    for _ in range(MAX_MERGE_HOPS):
+        found = session.execute(sa.select(Location.merged_into_id, Location.status).where(
+            Location.id == current)).first()
+        if found is None:
+            return None
+        successor, status = found
+        if successor is None:
+            return current if current != location_id and status is Status.PUBLISHED else None
+        if successor in seen:
+            return None  # a loop: no listing to send anyone to
+        current = successor
+        seen.add(current)
+    return None
+
+
 def get_document(session: Session, location_id: int) -> dict[str, Any]:
     """Return a published listing as its listing document (public fields only), or raise
     NotFound."""
@@ -214,7 +238,7 @@ def public_json(location: PublicRow) -> dict[str, Any]:
         "telehealth": row["telehealth"],
         "accepting_new_patients": row["accepting_new_patients"],
         "techniques": row["techniques"],
-        # Whether each is certified depends on the day: see ``with_certified``.
+        # Whether each is certified depends on the day: see ``as_of``.
         "practitioners": [{"name": person.name, "credentials": list(person.credentials),
                            "certified_until": (person.certified_until.isoformat()
                                                if person.certified_until else None)}
@@ -249,4 +273,4 @@ def public_state(state: State) -> str:
 
 
 __all__ = ["PUBLIC_COLUMNS", "Listing", "address_lines", "document_json", "format_hours",
-           "get_document", "get_published", "public_json", "as_of"]
+           "get_document", "get_published", "merged_into", "public_json", "as_of"]

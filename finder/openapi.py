@@ -479,6 +479,18 @@ def _json(description: str, schema: str, headers: dict[str, Any] | None = None
     return response
 
 
+# A listing merged into another (a duplicate) lives on at the listing kept.
+MERGED_LISTING: dict[str, Any] = {
+    "description": "The listing was merged into another, a duplicate of it: `Location` is "
+                   "the listing kept (a permanent redirect).",
+    "headers": {"Location": {"required": True, "schema": {"type": "string"},
+                             "description": "The kept listing's address in this API."}},
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["merged_into", "url"],
+        "properties": {"merged_into": {"type": "integer", "description": "The kept listing's id."},
+                       "url": {"type": "string"}}}}},
+}
+
 # The errors any request may meet: another method, the rate limit, a server failure.
 COMMON_ERRORS = (405, 429, 500)
 
@@ -592,10 +604,10 @@ def openapi_document() -> dict[str, Any]:
         "operationId": "getListing",
         "parameters": [{"name": "location_id", "in": "path", "required": True,
                         "schema": {"type": "integer", "minimum": 1}}],
-        "responses": _responses(
+        "responses": {**_responses(
             _json("The listing document (public fields only): the same shape `finder import "
                   "x.json` takes back", "ListingDocument", RATE_LIMIT_HEADERS),
-            403, 404, *COMMON_ERRORS, 503),
+            403, 404, *COMMON_ERRORS, 503), "308": MERGED_LISTING},
     }})
     reported = _responses({"description": "Taken: the report waits for a moderator", "content": {
         "application/json": {"schema": {

@@ -22,10 +22,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from . import geo, maps, profile, vocabulary
 from .api import run_search
 from .db import get_session
-from .errors import FinderError
+from .errors import FinderError, NotFound
 from .geocode.gazetteer import SUGGESTED_COUNTRIES, country_names
 from .hours import status, week
-from .listings import address_lines, get_document, get_published
+from .listings import address_lines, get_document, get_published, merged_into
 from .partners import counts
 from .partners.models import Partner
 from .partners.views import commit_count, number_arg
@@ -188,9 +188,16 @@ def _count_partner_view(partner: str) -> None:
 
 
 @bp.get("/providers/<int:location_id>")
-def provider(location_id: int) -> str:
-    """Show one provider's profile."""
-    location = get_published(get_session(), location_id)
+def provider(location_id: int) -> str | BaseResponse:
+    """Show one provider's profile (a merged listing's profile leads to the one kept)."""
+    try:
+        location = get_published(get_session(), location_id)
+    except NotFound:
+        kept = merged_into(get_session(), location_id)
+        if kept is None:
+            raise
+        args: dict[str, Any] = request.args.to_dict()  # the way back to the search
+        return redirect(url_for(".provider", location_id=kept, **args), 301)
     back = request.args.get("back", "")
     if not back.startswith("/search?"):
         back = ""  # only ever link back to our own search page

@@ -6,19 +6,31 @@ Functions take a session and never commit: the views and commands that call them
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from .. import document, geo, validation
 from ..document import InvalidListing
+from ..duplicate_rules import (
+    NEAR_KM,
+    alike_name_reason,
+    host_key,
+    is_shared_host,
+    name_key,
+    name_likeness,
+    names_alike,
+    phone_key,
+    same_npi_reason,
+    same_phone_reason,
+    same_website_reason,
+    website_host,
+)
 from ..errors import GeocodingError, InvalidInput
 from ..geocode import GeocoderChain
 from ..hours import to_text
@@ -30,8 +42,6 @@ from ..trust.verification import today
 from .models import Decision, Kind, Submission
 
 OWN_IDS = "finder:"  # the start of the external ids the directory gives itself
-NEAR_KM = 0.5  # a "near-identical name" counts as a duplicate within this distance
-SAME_NAME = 0.9  # how alike two names must be (difflib's ratio, case folded)
 # Fields the history leaves out: they change on every write or are derived.
 UNTRACKED = {"id", "updated_at", "hours_text", "timezone", "geocode_precision", "lines",
              "verified_on", "reported_outdated"}
@@ -106,26 +116,13 @@ class Duplicate:
     reasons: tuple[str, ...]
 
 
-# Sites where anyone has an address or a page: sharing their domain proves nothing.
-SHARED_DOMAINS = ("facebook.com", "instagram.com", "linkedin.com", "google.com", "gmail.com",
-                  "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "wixsite.com",
-                  "squarespace.com", "wordpress.com", "yelp.com", "linktr.ee")
-
-
 def same_domain(email: str, website: str) -> bool:
     """Whether an e-mail address is on the website's own domain (or a subdomain of it)."""
     domain = email.rsplit("@", 1)[-1].lower().rstrip(".")
-    host = website_host(website).lower()
-    if not host or any(host == shared or host.endswith(f".{shared}")
-                       for shared in SHARED_DOMAINS):
+    host = website_host(website)
+    if not host or is_shared_host(host):
         return False
     return domain == host or domain.endswith(f".{host}")
-
-
-def website_host(url: str) -> str:
-    """A website's host name, without ``www.``."""
-    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
-    return host.removeprefix("www.")
 
 
 def likely_duplicates(session: Session, submission: Submission, geocoder: GeocoderChain,
@@ -136,7 +133,7 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
         checked, placed = check(submission.document, geocoder, default_country)
     except InvalidInput:
         return []
-    phone, host, npi = checked.phone, website_host(checked.website), checked.npi
+    phone, host, npi = checked.phone, host_key(checked.website), checked.npi
     box = NEAR_KM / 111.0  # in degrees of latitude: a prefilter only
     candidates = session.scalars(sa.select(Location).where(
         Location.status == Status.PUBLISHED,
@@ -145,25 +142,25 @@ def likely_duplicates(session: Session, submission: Submission, geocoder: Geocod
         sa.or_(*(clause for clause in (
             Location.phone == phone if phone else None,
             Location.npi == npi if npi else None,
-            sa.func.lower(Location.website).contains(host.lower(), autoescape=True)
+            sa.func.lower(Location.website).contains(host, autoescape=True)
             if host else None,
             sa.and_(Location.latitude.between(placed.lat - box, placed.lat + box),
                     Location.longitude.between(placed.lon - 2 * box, placed.lon + 2 * box)),
         ) if clause is not None)))).all()
     found = []
+    name = name_key(checked.name)
     for location in candidates:
         reasons = []
-        if phone and location.phone == phone:
-            reasons.append(f"same phone {phone}")
-        if host and website_host(location.website) == host:
-            reasons.append(f"same website {host}")
+        if phone_key(phone) and phone_key(location.phone) == phone_key(phone):
+            reasons.append(same_phone_reason(location.phone))
+        if host and host_key(location.website) == host:
+            reasons.append(same_website_reason(host))
         if npi and location.npi == npi:
-            reasons.append(f"same NPI {npi}")
-        alike = difflib.SequenceMatcher(None, location.name.casefold(),
-                                        checked.name.casefold()).ratio()
+            reasons.append(same_npi_reason(npi))
+        likeness = name_likeness(name, name_key(location.name))
         km = geo.geodesic_km(placed.lat, placed.lon, location.latitude, location.longitude)
-        if alike >= SAME_NAME and km <= NEAR_KM:
-            reasons.append(f"a name like {location.name!r} {km:.2f} km away")
+        if names_alike(likeness, km):
+            reasons.append(alike_name_reason(likeness, km, location.name))
         if reasons:
             found.append(Duplicate(location.id, location.name, tuple(reasons)))
     return found

@@ -50,3 +50,13 @@ class PublishForm(FlaskForm):  # type: ignore[misc]
     unpublish = SubmitField("Unpublish")
     publish = SubmitField("Publish again")
     verified = SubmitField("Verified today")  # e.g. by calling the clinic
+
+
+class PairForm(FlaskForm):  # type: ignore[misc]
+    """Decide on a likely duplicate pair: keep one and merge the other into it (the button
+    pressed sends ``keep``), or say the two are not duplicates."""
+
+    first = HiddenField(validators=[DataRequired()])
+    second = HiddenField(validators=[DataRequired()])
+    keep = HiddenField()
+    distinct = SubmitField("Not duplicates")

@@ -1,4 +1,5 @@
-"""The moderation area's pages: login, logout and the landing page, for operators only."""
+"""The moderation area's pages, for operators only: login and logout, the queue of
+submissions, listings, likely duplicates, the outbox and partners."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from ..clinics import messages, submissions
 from ..clinics.models import Kind, Submission
 from ..clinics.views import link_to_edit
 from ..db import get_session
-from ..errors import InvalidInput
+from ..errors import FinderError, InvalidInput
 from ..geocode import get_geocoder
 from ..listings import MAX_ID
 from ..mail import deliver_soon
@@ -40,12 +41,14 @@ from ..trust import confirmations, nppes, reminders
 from ..trust import reports as patient_reports
 from ..trust.models import NppesRecord
 from ..trust.verification import Policy, today, verified_on
+from . import duplicates
 from .accounts import LoginAttempts, authenticate
-from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PublishForm
+from .forms import DecisionForm, DuplicateForm, LoginForm, LogoutForm, PairForm, PublishForm
 from .models import Account, Role
 
 bp = Blueprint("moderation", __name__)
 RECENT = 100  # sent e-mails shown
+PAIRS_SHOWN = 50  # likely duplicate pairs on a page, strongest first
 STATS_DAYS = 30
 
 P = ParamSpec("P")
@@ -302,6 +305,52 @@ def _duplicate(item: Submission, form: DuplicateForm) -> Response:
     submissions.not_a_duplicate(item, target)
     session.commit()
     return redirect(url_for("moderation.submission", submission_id=item.id))
+
+
+@bp.route("/moderation/duplicates", methods=["GET", "POST"])
+@login_required()
+def duplicate_pairs() -> str | tuple[str, int] | Response:
+    """Show the likely duplicate pairs of the directory side by side, with why; merge one
+    into the other, or mark them as not duplicates."""
+    session, account = get_session(), current_account()
+    assert account is not None  # login_required
+    form, problem = PairForm(), ""
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                done = _decide_pair(session, account, form)
+            except FinderError as exc:
+                session.rollback()
+                problem = exc.message
+            else:
+                session.commit()
+                get_backend().catch_up()  # the duplicate leaves search at once
+                flash(done)
+                return redirect(url_for("moderation.duplicate_pairs"))
+        else:
+            problem = "The form expired: please try again."
+    scan = duplicates.find_duplicates(session, PAIRS_SHOWN)
+    return render_template("moderation/duplicates.html", scan=scan, form=form,
+                           problem=problem, group_limit=duplicates.GROUP_LIMIT, account=account,
+                           logout_form=LogoutForm()), 400 if problem else 200
+
+
+def _decide_pair(session: Any, account: Account, form: PairForm) -> str:
+    """Merge or mark the pair the form names; return what was done, for the moderator."""
+    ids = [number_arg(str(value or "")) for value in (form.first.data, form.second.data)]
+    if None in ids:
+        raise InvalidInput("Choose two listings.")
+    first, second = (duplicates.get_listing(session, number or 0) for number in ids)
+    if form.distinct.data:
+        duplicates.mark_distinct(session, first, second, account.id)
+        return f"{first.name} ({first.id}) and {second.name} ({second.id}) are not " \
+               "duplicates: they will not be proposed again."
+    kept_id = number_arg(str(form.keep.data or ""))
+    if kept_id not in (first.id, second.id):
+        raise InvalidInput("Choose which of the two listings to keep.")
+    keep, duplicate = (first, second) if kept_id == first.id else (second, first)
+    duplicates.merge_listings(session, keep, duplicate, account.email)
+    return f"Merged {duplicate.name} ({duplicate.id}) into {keep.name} ({keep.id})."
 
 
 
