@@ -367,3 +367,24 @@ def test_the_change_feed_returns_exactly_the_changed_listings_with_tombstones(
     assert by_id[ids[1]]["phone"] == "+1 512-555-0188"
     assert set(by_id[ids[3]]) == {"id", "status", "updated_at"}
     assert by_id[ids[3]]["status"] == "unpublished"
+
+
+def test_three_patients_reporting_a_closure_make_the_listing_stale_in_search(
+        app: Flask, client: FlaskClient) -> None:
+    listing = add(app, "east", "Eastside Needling", near(AUSTIN, 0.5), TODAY, OWNER)
+    for number in range(3):
+        answer = client.post(f"/api/v1/listings/{listing}/reports",
+                             json={"problem": "closed", "note": "The door is boarded up."},
+                             environ_base={"REMOTE_ADDR": f"203.0.113.{number + 1}"})
+        assert answer.status_code == 201, answer.get_json()
+        get_backend(app).catch_up()
+        status = found(client, q="dry needling")[0]["verification_status"]
+        assert status == ("stale" if number == 2 else "current")
+    # The owner's confirmation clears the mark.
+    run(app, TODAY + timedelta(days=80))
+    token = re.search(r"/verify/(\S+)", sent(app)[-1].body)
+    assert token
+    path = f"/verify/{token.group(1)}"
+    client.post(path, data={"csrf_token": csrf(client, path), "confirm": "1"})
+    get_backend(app).catch_up()
+    assert found(client, q="dry needling")[0]["verification_status"] == "current"
