@@ -56,7 +56,9 @@ DOCUMENTS = [
                                                 "earned": "2022-05-01"}]}]),
     _clinic("hostile", HOSTILE_NAME, near(AUSTIN, 0.6)),
     *[_clinic(f"c{n}", f"Clinic Number {n}", near(AUSTIN, 1 + n * 0.7, n * 25))
-      for n in range(12)],
+      for n in range(11)],
+    # Not verified for long: its result says so.
+    _clinic("c11", "Clinic Number 11", near(AUSTIN, 8.7, 275), last_verified="2025-01-06"),
 ]
 
 
@@ -270,6 +272,10 @@ def test_load_more_appends_the_next_page(context: BrowserContext, partners: Part
     expect(widget.get_by_role("button", name="Load more")).to_have_count(0)
     assert _result_names(widget) == _api_names(partners, postcode="78701", radius="25",
                                                limit="14")
+    old = widget.locator("li.res", has=page.get_by_role("link", name="Clinic Number 11",
+                                                        exact=True))
+    expect(old).to_contain_text("May not be up to date: call to check before you go.")
+    expect(widget.locator("li", has_text="May not be up to date")).to_have_count(1)
 
 
 def test_a_deep_link_searches_at_once(context: BrowserContext, partners: Partners) -> None:

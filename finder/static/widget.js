@@ -75,6 +75,7 @@ h3 a:hover{text-decoration:underline}
 .call:hover{text-decoration:underline}
 .more{width:100%;margin-top:4px}
 .rep{margin-top:6px;font-size:14px}
+.old{margin:6px 0;font-size:14px;color:var(--text);border-left:3px solid #d4a72c;padding-left:8px}
 .rep a{color:var(--muted)}
 .foot{margin-top:16px;font-size:13px;color:var(--muted);text-align:right}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
@@ -404,6 +405,9 @@ h3 a:hover{text-decoration:underline}
       const lines = r.address && Array.isArray(r.address.lines) ? r.address.lines.map(str).filter(Boolean) : [];
       if (lines.length) li.append(el("p", {class: "adr"}, ...lines.flatMap((line, i) => i ? [el("br"), line] : [line])));
 
+      if (r.verification_status === "stale") {
+        li.append(el("p", {class: "old"}, "May not be up to date: call to check before you go."));
+      }
       if (Array.isArray(r.practitioners) && r.practitioners.some((p) => p && p.certified === true)) {
         li.append(el("p", {class: "cert"}, el("span", {"aria-hidden": "true"}, "✓ "),
           "Certified dry-needling practitioner"));
