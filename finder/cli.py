@@ -7,6 +7,7 @@ import io
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +28,7 @@ from .moderation.cli import duplicates_group, users_group
 from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
 from .trust.cli import nppes_group, verify_group
+from .trust.verification import today
 
 MAX_REPORTED = 50
 
@@ -165,12 +167,18 @@ def reindex_command() -> None:
               type=click.File("w", encoding="utf-8", lazy=True),
               help="Also write the listings' practitioners to this CSV "
                    "(import it with --kind practitioners after the listings).")
+@click.option("--verified-by", type=click.DateTime(["%Y-%m-%d"]),
+              help="The day the listings' last verifications count back from (0 to 120 "
+                   "days before it); default 2026-11-01, so a seed always gives the same "
+                   "file.")
 def generate_command(count: int, seed: int, output: TextIO,
-                     practitioners_output: TextIO | None) -> None:
+                     practitioners_output: TextIO | None,
+                     verified_by: datetime | None = None) -> None:
     """Write synthetic listings at real postcode centroids as an import CSV."""
-    from .generate import write_csv, write_practitioners_csv
+    from .generate import REFERENCE_DATE, write_csv, write_practitioners_csv
 
-    written = write_csv(output, count, seed)
+    written = write_csv(output, count, seed,
+                        verified_by.date() if verified_by else REFERENCE_DATE)
     click.echo(f"wrote {written} listing(s)", err=True)
     if practitioners_output is not None:
         people = write_practitioners_csv(practitioners_output, count, seed)
@@ -255,8 +263,10 @@ def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: 
         people = path.with_name("demo-practitioners.csv")
         with (open(path, "w", encoding="utf-8", newline="") as handle,
               open(people, "w", encoding="utf-8", newline="") as people_handle):
+            # Verified recently as of today, as a maintained directory's listings are.
             ctx.invoke(generate_command, count=count, seed=1, output=handle,
-                       practitioners_output=people_handle)
+                       practitioners_output=people_handle,
+                       verified_by=datetime.combine(today(), time()))
         ctx.invoke(import_command, file=path, file_format="csv", commit_every=1000,
                    source=Source.DEMO.value)
         ctx.invoke(import_command, file=people, file_format="csv", kind="practitioners",

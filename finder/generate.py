@@ -201,8 +201,11 @@ def _npi(rng: random.Random) -> str:
     raise AssertionError("a Luhn check digit always exists")
 
 
-def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
-    """Yield ``count`` CSV rows; the same seed always yields the same rows."""
+def listings(count: int, seed: int = 1, verified_by: date = REFERENCE_DATE
+             ) -> Iterator[dict[str, str]]:
+    """Yield ``count`` CSV rows; the same seed always yields the same rows. Each was last
+    verified 0 to 120 days before ``verified_by``, as in a directory that re-verifies every
+    90 days: most current, some stale."""
     rng = random.Random(seed)
     countries = list(COUNTRY_WEIGHTS)
     weights = list(COUNTRY_WEIGHTS.values())
@@ -250,7 +253,9 @@ def listings(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
                 dn=dry_needling.lower(), Dn=dry_needling.capitalize(),
                 c1=conditions[0].lower(), c2=conditions[-1].lower(),
                 kind=rng.choice(["sports", "family", "orthopedic", "community"])),
-            "last_verified": (REFERENCE_DATE - timedelta(days=rng.randint(0, 400))).isoformat(),
+            # One draw, as before, so the fields after it stay what they were for each seed.
+            "last_verified": (verified_by - timedelta(days=rng.randint(0, 400) * 3 // 10)
+                              ).isoformat(),
         }
         # The listing model's fields come from a generator of their own, so the fields
         # above stay what they were for each seed.
@@ -312,9 +317,10 @@ def practitioners(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
             }
 
 
-def write_csv(handle: IO[str], count: int, seed: int = 1) -> int:
+def write_csv(handle: IO[str], count: int, seed: int = 1,
+              verified_by: date = REFERENCE_DATE) -> int:
     """Write generated listings as an import CSV; return the row count."""
-    return _write(handle, [*FIELDS, "last_verified"], listings(count, seed))
+    return _write(handle, [*FIELDS, "last_verified"], listings(count, seed, verified_by))
 
 
 def write_practitioners_csv(handle: IO[str], count: int, seed: int = 1) -> int:

@@ -216,6 +216,6 @@ def provider(location_id: int) -> str | BaseResponse:
     _count_partner_view(request.args.get("partner", ""))
     return render_template("provider.html", location=location, listing=listing,
                            care=profile.care(listing, day), back=back, origin=origin,
-                           distance=distance, stale=state is State.STALE,
+                           distance=distance, stale=state is State.STALE, today=day,
                            map_data=maps.for_provider(location, origin,
                                                       current_app.config["MAP_TILE_URL"], unit))
