@@ -53,18 +53,22 @@ def stage(policy: Policy, verified: date, today: date) -> str:
     return "" if state is State.CURRENT else state.value
 
 
+def _at_least_due(policy: Policy, today: date) -> sa.ColumnElement[bool]:
+    """Listings verified (or, never verified, added) long enough ago to be due or later."""
+    due_before = policy.due_before(today)
+    return sa.or_(Location.last_verified < due_before,
+                  sa.and_(Location.last_verified.is_(None),
+                          Location.created_at < datetime.combine(due_before, time(), UTC)))
+
+
 def _candidates(session: Session, policy: Policy, today: date, after_id: int
                 ) -> Sequence[Any]:
-    """The next published listings, by id, verified long enough ago to be at least due."""
-    due_before = policy.due_before(today)
+    """The next published listings, by id, at least due."""
     return session.execute(
         sa.select(Location.id, Location.name, Location.last_verified, Location.created_at,
                   Location.owner_email, Location.verify_notice, Location.verify_notice_for)
         .where(Location.status == Status.PUBLISHED, Location.id > after_id,
-               sa.or_(Location.last_verified < due_before,
-                      sa.and_(Location.last_verified.is_(None),
-                              Location.created_at < datetime.combine(due_before, time(),
-                                                                     UTC))))
+               _at_least_due(policy, today))
         .order_by(Location.id).limit(BATCH)).all()
 
 
@@ -135,14 +139,11 @@ def to_call(session: Session, policy: Policy, today: date, limit: int = 500
             ) -> list[Location]:
     """Published listings due or stale whose owner the directory cannot write to (no owner
     e-mail), least recently verified first: for moderators to call."""
-    due_before = policy.due_before(today)
     since = sa.func.coalesce(Location.last_verified, sa.func.date(Location.created_at))
     return list(session.scalars(
         sa.select(Location).where(
             Location.status == Status.PUBLISHED, Location.owner_email == "",
-            sa.or_(Location.flagged_at.is_not(None), Location.last_verified < due_before,
-                   sa.and_(Location.last_verified.is_(None),
-                           Location.created_at < datetime.combine(due_before, time(), UTC))))
+            sa.or_(Location.flagged_at.is_not(None), _at_least_due(policy, today)))
         .order_by(since, Location.id).limit(limit)))
 
 
