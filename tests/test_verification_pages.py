@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, expect
 
 from finder.db import session_scope
 from finder.models import Location
+from finder.moderation.accounts import create_account
 from finder.trust import confirmations
 from finder.trust.verification import today
 from tests import browser as browsing
@@ -22,6 +23,7 @@ from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
 
 browser = browsing.browser
 OWNER = "desk@old-town-physio.example"
+MODERATOR, PASSWORD = "mod@finder.example", "a long enough password"
 TOKENS: dict[str, str] = {}
 
 
@@ -39,6 +41,11 @@ def _fill(app: Flask) -> None:
                 for device in ("desktop", "phone"):
                     TOKENS[device] = confirmations.make_token(app.config["SECRET_KEY"],
                                                               location.id, OWNER)
+        # Stale with no owner to write to, beyond the patients' searches above.
+        load(app, [row("call", "Call Us Physio", near(AUSTIN, 60), phone="512-555-0112")])
+        session.scalars(sa.select(Location).where(Location.external_id == "call")).one() \
+            .last_verified = today() - timedelta(days=95)
+        create_account(session, MODERATOR, PASSWORD, "moderator")
         session.commit()
 
 
@@ -86,3 +93,24 @@ def test_an_owner_confirms_with_the_keyboard(open_page: PageFactory, device: str
     expect(page.locator("h1")).to_have_text("Listing confirmed")
     assert_accessible(page)
     shot(page, f"verify-confirmed-{device}")
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_moderators_see_whom_to_call_and_each_listing_s_verification(
+        open_page: PageFactory, device: str) -> None:
+    page = open_page(**(DESKTOP if device == "desktop" else PHONE))
+    page.goto("/moderation/verification")
+    page.get_by_label("E-mail").fill(MODERATOR)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Listings to call")
+    rows = page.locator("table.to-call tbody tr")
+    expect(rows).to_have_count(1)  # the other stale listing has an owner to write to
+    expect(rows.first).to_contain_text("Call Us Physio")
+    expect(rows.first).to_contain_text("+1 512-555-0112")
+    assert_accessible(page)
+    shot(page, f"moderation-to-call-{device}")
+    rows.first.get_by_role("link", name="Call Us Physio").click()
+    expect(page.locator("main")).to_contain_text("Verification: stale")
+    assert_accessible(page)
+    shot(page, f"moderation-listing-verification-{device}")
