@@ -27,6 +27,7 @@ from .models import Location, Source
 from .moderation.cli import duplicates_group, users_group
 from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
+from .search.applier import Applier
 from .trust.cli import nppes_group, verify_group
 from .trust.verification import today
 
@@ -218,6 +219,8 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
             # handle is shared across a fork.
             app = _create_app()
             _warm_up(app)
+            # Changes are indexed by a thread of each worker, never inside a search.
+            Applier(get_backend(app)).start()
             return app
 
     Server().run()

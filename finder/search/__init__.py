@@ -98,6 +98,9 @@ class Applied:
 
 class SearchBackend(Protocol):
     name: str
+    # Whether searches apply pending changes themselves (a bounded batch at most once a
+    # second); False while a background ``applier.Applier`` does it.
+    applies_in_requests: bool
 
     def match(self, query: MatchQuery) -> Matches:
         """Return every published listing matching the query, with its distance."""

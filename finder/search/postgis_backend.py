@@ -224,6 +224,7 @@ def _translated() -> Iterator[None]:
 
 class PostgisBackend:
     name = "postgis"
+    applies_in_requests = True
 
     def __init__(self, engine: sa.Engine, read_engine: sa.Engine | None = None) -> None:
         self._engine = engine
@@ -248,7 +249,8 @@ class PostgisBackend:
     # -- reading ---------------------------------------------------------------------------
 
     def match(self, request: MatchQuery) -> Matches:
-        if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
+        if self.applies_in_requests and \
+                time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
             try:
                 self.catch_up(limit=BATCH)
             except SearchUnavailable:

@@ -130,6 +130,7 @@ def _corrected(searcher: Searcher, concept: Concept) -> tuple[Concept, str]:
 
 class WhooshBackend:
     name = "whoosh"
+    applies_in_requests = True
 
     def __init__(self, path: Path, sessions: sessionmaker[Session]) -> None:
         self.path = path
@@ -217,7 +218,8 @@ class WhooshBackend:
         return _Snapshot(searcher, segments, meta)
 
     def match(self, request: MatchQuery) -> Matches:
-        if time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
+        if self.applies_in_requests and \
+                time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
             self.catch_up(limit=BATCH)
         snapshot = self._current()
         concepts, corrections = (self._correct(snapshot, request.concepts) if request.correct
