@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -329,5 +330,30 @@ def healthz() -> tuple[Response, int]:
         checks["database"] = f"error: {type(exc).__name__}"
     checks["search_backend"] = get_backend().name
     healthy = checks["database"] == "ok"
-    return jsonify({"status": "ok" if healthy else "error", "checks": checks}), (
+    index, failing = index_check() if healthy else ("unknown", False)
+    checks["index"] = index
+    status = "degraded" if failing else "ok"  # searches still answer, from what is indexed
+    return jsonify({"status": status if healthy else "error", "checks": checks}), (
         200 if healthy else 503)
+
+
+# Less free space than this in the data folder is named as the likely reason an index is
+# behind, whichever process saw the failure.
+LOW_SPACE = 64 * 2**20
+
+
+def index_check() -> tuple[str, bool]:
+    """Say whether the search index is up to date, or how far behind it is and, as far as
+    this process knows, why; and whether that is a failure rather than work in progress."""
+    try:
+        pending = get_backend().pending_changes()
+    except Exception as exc:  # the search database or index does not answer
+        return f"unknown: {type(exc).__name__}", True
+    if not pending:
+        return "ok", False
+    applier = current_app.extensions.get("finder.applier")
+    why = applier.last_error if applier is not None else ""
+    free = shutil.disk_usage(current_app.config["DATA_DIR"]).free
+    if free < LOW_SPACE and why in ("", "the disk is full"):
+        why = f"the disk is full ({free // 2**20} MB free in FINDER_DATA_DIR)"
+    return f"behind by {pending} change(s): {why or 'catching up'}", bool(why)

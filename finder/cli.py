@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from . import migrate
 from .csv_input import decode
 from .db import get_database, session_scope
-from .errors import FinderError
+from .errors import FinderError, is_disk_full
 from .geocode import get_geocoder
 from .importer import import_csv, import_documents, import_practitioners, read_rows
 from .json_input import read_documents
@@ -108,8 +108,12 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
             click.progressbar(length=total, label="Importing", show_pos=True,
                               file=sys.stderr) as bar:
 
+        saved = 0
+
         def committed(records: int) -> None:
+            nonlocal saved
             session.commit()
+            saved += records
             bar.update(records)
 
         options: dict[str, Any] = {"commit_every": commit_every, "on_batch": committed}
@@ -128,7 +132,25 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
                     default_country=app.config["DEFAULT_COUNTRY"], **options)
         except FinderError as exc:
             raise _fail(exc) from exc
-    indexed = alongside.count + get_backend().catch_up()
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            session.rollback()
+            raise click.ClickException(
+                f"The disk is full: the import stopped after saving {saved} record(s) of "
+                f"{file.name}; the {commit_every} or fewer in progress were not saved. Free "
+                "some space and run the same command again: records are matched on "
+                "external_id, so the saved ones stay as they are and the rest are added."
+            ) from exc
+    try:
+        indexed = alongside.count + get_backend().catch_up()
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise click.ClickException(
+            "The listings are saved, but the search index could not be updated: the disk is "
+            "full. Free some space: a running server's index catches up by itself (or run "
+            "`finder reindex`).") from exc
     where = "record" if file_format == "json" else "line"
     click.echo(f"created {report.created}, updated {report.updated}, "
                f"unchanged {report.unchanged}, rejected {len(report.rejected)}")
@@ -220,7 +242,7 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
             app = _create_app()
             _warm_up(app)
             # Changes are indexed by a thread of each worker, never inside a search.
-            Applier(get_backend(app)).start()
+            Applier(get_backend(app)).start(app)
             return app
 
     Server().run()
@@ -242,7 +264,13 @@ def _check_schema() -> None:
 def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
     """Serve the directory with gunicorn (a production server, not the debug server)."""
     _check_schema()
-    get_backend().catch_up()
+    try:
+        get_backend().catch_up()
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        click.echo("The disk is full: serving the search index as it stands; it catches up "
+                   "by itself once space is freed.", err=True)
     _serve(host, port, workers, timeout)
 
 
@@ -281,7 +309,24 @@ def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: 
         _serve(host, port, workers, 30)
 
 
-@click.group(name="finder")
+class _Commands(click.Group):
+    """The command group: a full disk ends any command with a message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise click.ClickException(
+                "The disk is full, so the command stopped. What it committed before is kept, "
+                "and the database and the search index are consistent: free some space and "
+                "run it again.") from exc
+
+
+@click.group(name="finder", cls=_Commands)
 @click.version_option(package_name="finder")
 @click.pass_context
 def main(ctx: click.Context) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class FinderError(Exception):
     """Base of every error finder raises on purpose."""
@@ -81,3 +83,34 @@ class InvalidPostcode(GeocodingError):
 
 class UnsupportedCountry(GeocodingError):
     code = "unsupported_country"
+
+
+class DiskFull(FinderError):
+    """The disk holding the database or the search index is full."""
+
+    code = "disk_full"
+    status = 503
+
+
+# What each layer says when the disk is full: the OS (ENOSPC, or EDQUOT past a quota),
+# SQLite (SQLITE_FULL) and PostgreSQL (SQLSTATE 53100, disk_full).
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error, or one it was raised from, says the disk is full."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+            return True
+        if getattr(error, "sqlstate", None) == "53100" or any(
+                text in str(error).lower() for text in _FULL_TEXTS):
+            return True
+        pending += [error.__cause__, error.__context__, getattr(error, "orig", None)]
+    return False

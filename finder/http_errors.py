@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .errors import FinderError
+from .errors import DiskFull, FinderError, is_disk_full
 
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
           429: "rate_limited", 500: "internal_error"}
@@ -47,5 +47,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response | str, int]:
+        if is_disk_full(exc):
+            app.logger.error("the disk is full: %s %s answered 503", request.method,
+                             request.path)
+            return error_response(503, DiskFull.code,
+                                  "The server's disk is full, so nothing can be saved right "
+                                  "now, and nothing you sent was kept. Please try again later.")
         app.logger.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -123,6 +123,10 @@ class SearchBackend(Protocol):
         """Apply recorded listing changes not yet searchable (at most ``limit``)."""
         ...
 
+    def pending_changes(self) -> int:
+        """How many recorded listing changes are not yet searchable."""
+        ...
+
     def indexing_alongside(self) -> AbstractContextManager[Applied]:
         """Apply changes as they are committed while the block runs (a bulk import), where
         that overlaps the work; ``catch_up`` afterwards applies the rest."""

@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from flask import Flask
+
+from ..errors import is_disk_full
 from . import SearchBackend
 
 logger = logging.getLogger(__name__)
@@ -27,8 +30,12 @@ class Applier:
         self.backend = backend
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="finder-applier", daemon=True)
+        self.last_error = ""  # why the last attempt failed ("" once one succeeds)
 
-    def start(self) -> None:
+    def start(self, app: Flask | None = None) -> None:
+        """Start applying; with an app, ``/healthz`` reports this applier's last failure."""
+        if app is not None:
+            app.extensions["finder.applier"] = self
         self.backend.applies_in_requests = False
         self._thread.start()
 
@@ -41,10 +48,13 @@ class Applier:
         while not self._stop.is_set():
             try:
                 applied = self.backend.catch_up(limit=BATCH)
-            except Exception:  # logged, and tried again: the server keeps answering
+            except Exception as exc:  # logged, and tried again: the server keeps answering
+                self.last_error = ("the disk is full" if is_disk_full(exc)
+                                   else f"{type(exc).__name__}: {exc}")[:300]
                 logger.exception("could not apply listing changes to the search index; "
                                  "trying again in %.0f s", RETRY)
                 self._stop.wait(RETRY)
                 continue
+            self.last_error = ""
             if not applied:
                 self._stop.wait(INTERVAL)

@@ -338,6 +338,12 @@ class PostgisBackend:
             concepts, self._corrected,
             lambda concept: spelling.correct(concept, contains, vocabulary))
 
+    def pending_changes(self) -> int:
+        with _translated(), self._engine.connect() as connection:
+            newest = connection.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+            applied = connection.scalar(sa.text("SELECT applied_seq FROM search_state")) or 0
+        return max(0, newest - applied)
+
     # -- writing ---------------------------------------------------------------------------
 
     def indexing_alongside(self) -> AbstractContextManager[Applied]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import logging
 import multiprocessing
 import os
 import pickle
@@ -42,7 +43,7 @@ from whoosh.searching import Searcher
 
 from .. import geo
 from ..db import get_database
-from ..errors import SearchUnavailable
+from ..errors import SearchUnavailable, is_disk_full
 from ..models import DatabaseIdentity, IndexChange, Location, Status
 from . import (
     Applied,
@@ -76,6 +77,7 @@ CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -220,7 +222,10 @@ class WhooshBackend:
     def match(self, request: MatchQuery) -> Matches:
         if self.applies_in_requests and \
                 time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
-            self.catch_up(limit=BATCH)
+            try:
+                self.catch_up(limit=BATCH)
+            except Exception:  # a full disk, say: answer from the index as it stands
+                logger.warning("could not apply listing changes", exc_info=True)
         snapshot = self._current()
         concepts, corrections = (self._correct(snapshot, request.concepts) if request.correct
                                 else (request.concepts, {}))
@@ -287,6 +292,11 @@ class WhooshBackend:
         """Add spelling corrections to one-word concepts that no listing contains."""
         return spelling.correct_all(concepts, snapshot.corrected,
                                     lambda concept: _corrected(snapshot.searcher, concept))
+
+    def pending_changes(self) -> int:
+        with self._sessions() as session:
+            newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+        return max(0, newest - self._current().applied_seq)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -407,8 +417,10 @@ class WhooshBackend:
                                        format_version=FORMAT_VERSION, database_id=database_id)
                 writer.commit()
                 count.value = done
-            except BaseException:
+            except BaseException as exc:
                 writer.cancel()
+                if isinstance(exc, Exception) and is_disk_full(exc):
+                    return  # nothing of this run is committed; catch_up applies it later
                 raise
 
     def _writer(self, timeout: float) -> GroupedSegmentWriter:

@@ -15,6 +15,7 @@ Whoosh's writer cannot see until it commits.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import zlib
 from array import array
@@ -98,6 +99,22 @@ class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
     def remove_field(self, *args: Any, **kwargs: Any) -> None:
         super().remove_field(*args, **kwargs)
         self._read_schema()
+
+    def cancel(self) -> None:
+        """Drop what was written and release the index's lock, even when closing the new
+        segment fails (Whoosh writes its columns out on cancel too: on a full disk that
+        fails, and its cancel would keep the lock until the process ends); and delete the
+        new segment's files, which no generation refers to (left, failed attempts on a full
+        disk would fill whatever space is freed)."""
+        try:
+            super().cancel()
+        except OSError:
+            self.pool.cleanup()
+            self._finish()
+        finally:
+            for name in self.newsegment.list_files(self.storage):
+                with contextlib.suppress(OSError):
+                    self.storage.delete_file(name)
 
     def delete_by_term(self, fieldname: str, text: Any, searcher: Any = None) -> int:
         deleted: int = super().delete_by_term(fieldname, text, searcher=searcher)
