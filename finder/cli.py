@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from . import migrate
+from .backup_cli import backup_command, restore_command
 from .csv_input import decode
 from .db import get_database, session_scope
 from .errors import FinderError, is_disk_full
@@ -342,5 +343,6 @@ def main(ctx: click.Context) -> None:
 
 for _command in (init_command, import_command, reindex_command, generate_command,
                  serve_command, demo_command, partners_group, outbox_command,
-                 users_group, verify_group, nppes_group, duplicates_group):
+                 users_group, verify_group, nppes_group, duplicates_group, backup_command,
+                 restore_command):
     main.add_command(_command)
