@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from contextlib import closing
 from pathlib import Path
 
 from limits.storage import Storage
@@ -75,20 +76,23 @@ class LocalStorage(Storage):
         self._local = threading.local()
         self._purged = 0.0
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self._connection().execute(_SCHEMA)  # and fail now if the file cannot be opened
+        # Fail now if the file cannot be made, and keep no connection open: the process
+        # that builds this may fork workers, and a connection must not cross a fork.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(_SCHEMA)
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return sqlite3.Error
 
     def _connection(self) -> sqlite3.Connection:
-        # One connection per thread and process: a connection must not cross a fork.
+        # One connection per thread and process, opened on first use.
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or self._local.pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
                                          isolation_level=None)  # autocommit: one statement
-            connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=OFF")
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection
