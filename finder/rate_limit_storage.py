@@ -79,7 +79,8 @@ class LocalStorage(Storage):
         # Fail now if the file cannot be made, and keep no connection open: the process
         # that builds this may fork workers, and a connection must not cross a fork.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as connection:
+        # Workers start together; waiting for each other here holds no request up.
+        with closing(sqlite3.connect(self.path, timeout=10.0)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(_SCHEMA)
 
