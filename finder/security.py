@@ -1,6 +1,7 @@
 """Security headers on every response and rate limits per client address.
 
-The limits are counted by the ``limits`` library (fixed windows, in the configured storage).
+The limits are counted by the ``limits`` library (fixed windows, in the configured storage;
+by default ``local://``, shared by this machine's workers: see rate_limit_storage).
 One set of limits applies to every request, so it is checked here directly: Flask-Limiter's
 per-request resolution of routes, blueprints and exemptions cost a tenth of a millisecond per
 search, which is more than its whole text matching.
@@ -9,6 +10,7 @@ search, which is more than its whole text matching.
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 
 import limits
@@ -18,6 +20,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
+from . import rate_limit_storage
 from .errors import ConfigError
 
 _POLICY = {
@@ -58,21 +61,27 @@ REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 class RateLimits:
     """Every limit of ``FINDER_RATE_LIMIT`` (e.g. ``120/minute;2000/hour``), per address."""
 
-    def __init__(self, rates: str, storage_uri: str) -> None:
+    def __init__(self, rates: str, storage_uri: str, data_dir: str = ".") -> None:
         self.items = limits.parse_many(rates)
+        scheme = storage_uri.split("://", 1)[0]
+        options: dict[str, float | str] = {}
+        if scheme in ("redis", "rediss", "redis+unix"):
+            options.update(REDIS_TIMEOUTS)
+        elif scheme == rate_limit_storage.SCHEME:
+            options["data_dir"] = data_dir
         try:
-            scheme = storage_uri.split("://", 1)[0]
-            options = REDIS_TIMEOUTS if scheme in ("redis", "rediss", "redis+unix") else {}
             storage = storage_from_string(storage_uri, **options)
-        except ConfigurationError as exc:  # e.g. redis:// without the redis package
+        except (ConfigurationError, OSError, sqlite3.Error) as exc:
+            # e.g. redis:// without the redis package, a data folder that cannot be written
             raise ConfigError(f"FINDER_RATE_LIMIT_STORAGE cannot be used: {exc}") from exc
         self.counter = FixedWindowRateLimiter(storage)
 
     def hit(self) -> None:
         """Count this request against every limit; refuse it when one is used up.
 
-        If the shared counter store (Redis) does not answer, the request is served anyway
-        and the failure logged: patients keep their results while the store is down.
+        If the counter store (Redis, or the machine's SQLite file) does not answer in time,
+        the request is served anyway and the failure logged: patients keep their results
+        while the store is down or busy.
         """
         if request.endpoint == "static":
             return  # a page's stylesheet and scripts are not searches
@@ -80,7 +89,7 @@ class RateLimits:
         for item in self.items:
             try:
                 allowed = self.counter.hit(item, address)
-            except Exception as exc:  # the storage's own errors (redis.ConnectionError, ...)
+            except Exception as exc:  # the storage's own: redis.ConnectionError, a locked file
                 current_app.logger.warning("rate limits not counted: %s", exc)
                 return
             if not allowed:
@@ -125,7 +134,8 @@ def get_rate_limits() -> RateLimits:
 
 def init_app(app: Flask) -> None:
     """Install the rate limits and the response headers."""
-    rate_limits = RateLimits(app.config["RATE_LIMIT"], app.config["RATE_LIMIT_STORAGE"])
+    rate_limits = RateLimits(app.config["RATE_LIMIT"], app.config["RATE_LIMIT_STORAGE"],
+                             app.config["DATA_DIR"])
     app.extensions["finder.rate_limits"] = rate_limits
     app.before_request(rate_limits.hit)
     policy = content_security_policy(app.config["MAP_TILE_URL"])

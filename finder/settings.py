@@ -18,6 +18,7 @@ import limits
 import limits.storage
 import sqlalchemy
 
+from . import rate_limit_storage
 from .errors import ConfigError
 
 
@@ -110,8 +111,10 @@ def _smtp_url(value: str) -> str:
 
 def _rate_limit_storage(value: str) -> str:
     scheme = value.strip().split("://", 1)[0]
-    if "://" not in value or scheme not in getattr(limits.storage, "SCHEMES", {}):
-        raise ValueError("must be a storage URL such as memory:// or redis://host:6379/0")
+    known = {rate_limit_storage.SCHEME, *getattr(limits.storage, "SCHEMES", {})}
+    if "://" not in value or scheme not in known:
+        raise ValueError("must be a storage URL such as local://, memory:// or "
+                         "redis://host:6379/0")
     return value.strip()
 
 
@@ -193,10 +196,12 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_float),
     Setting("RATE_LIMIT", "120/minute",
             "Requests per client address allowed per period on public endpoints.", _rate_limit),
-    Setting("RATE_LIMIT_STORAGE", "memory://",
-            "Where rate-limit counters live: `memory://` (per process) or "
-            "`redis://host:6379/0` (shared by every process and server; needs the `redis` "
-            "extra).", _rate_limit_storage),
+    Setting("RATE_LIMIT_STORAGE", "local://",
+            "Where rate-limit counters live: `local://` (shared by this machine's workers, in "
+            "`rate-limits.sqlite3` in FINDER_DATA_DIR; `local:///path/file.sqlite3` names "
+            "another file), `memory://` (each worker counts apart, so the limit is multiplied "
+            "by the workers) or `redis://host:6379/0` (shared by every process and server; "
+            "needs the `redis` extra).", _rate_limit_storage),
     Setting("PARTNER_RATE_LIMIT", "600/minute",
             "Requests allowed per period through one partner's key, over all its visitors, "
             "unless the partner has its own (`finder partners update KEY --rate-limit`).",
