@@ -7,6 +7,9 @@ from werkzeug.exceptions import HTTPException
 
 from .errors import FinderError
 
+# Headers an HTTP error carries besides its body (a 405's Allow, a 401's WWW-Authenticate).
+_BODY_HEADERS = {"content-type", "content-length"}
+
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
           429: "rate_limited", 500: "internal_error"}
 
@@ -37,13 +40,16 @@ def init_app(app: Flask) -> None:
                               getattr(exc, "fields", None))
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
+    def _http_error(exc: HTTPException) -> tuple[Response | str, int, list[tuple[str, str]]]:
         status = exc.code or 500
         code = _CODES.get(status, "http_error")
         message = exc.description or "The request could not be answered."
         if status == 429:
             message = f"Too many requests: the limit is {exc.description}. Try again shortly."
-        return error_response(status, code, message)
+        headers = [(name, value) for name, value in exc.get_headers()
+                   if name.lower() not in _BODY_HEADERS]
+        body, status = error_response(status, code, message)
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response | str, int]:
