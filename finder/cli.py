@@ -218,6 +218,10 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
                        "accesslog": "-", "graceful_timeout": 10,
                        "logger_class": "finder.access_log.AccessLogger",
+                       # Forwarding headers count only through FINDER_PROXY_HOPS (ProxyFix):
+                       # gunicorn would otherwise believe X-Forwarded-Proto from any local
+                       # client, and an nginx on this machine passes on what clients send.
+                       "secure_scheme_headers": {}, "forwarder_headers": "",
                        **REQUEST_LIMITS}
             for key, value in options.items():
                 self.cfg.set(key, value)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask.globals import request_ctx
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from .errors import FinderError
+from .public_address import safe_adapter
 
 # Headers an HTTP error carries besides its body (a 405's Allow, a 401's WWW-Authenticate).
 _BODY_HEADERS = {"content-type", "content-length"}
@@ -46,6 +48,12 @@ def init_app(app: Flask) -> None:
         message = exc.description or "The request could not be answered."
         if status == 429:
             message = f"Too many requests: the limit is {exc.description}. Try again shortly."
+        if isinstance(exc, SecurityError) and request_ctx.url_adapter is None:
+            # Flask refused the Host header (FINDER_TRUSTED_HOSTS) before it could route.
+            request_ctx.url_adapter = safe_adapter(app)
+            code = "untrusted_host"
+            message = (f"This server does not answer for the host "
+                       f"{request.environ.get('HTTP_HOST', '')[:100]!r}.")
         headers = [(name, value) for name, value in exc.get_headers()
                    if name.lower() not in _BODY_HEADERS]
         body, status = error_response(status, code, message)
