@@ -52,8 +52,8 @@ def init_app(app: Flask) -> None:
             # Flask refused the Host header (FINDER_TRUSTED_HOSTS) before it could route.
             request_ctx.url_adapter = safe_adapter(app)
             code = "untrusted_host"
-            message = (f"This server does not answer for the host "
-                       f"{request.environ.get('HTTP_HOST', '')[:100]!r}.")
+            named = request.environ.get("HTTP_HOST") or request.environ.get("SERVER_NAME", "")
+            message = f"This server does not answer for the host {named[:100]!r}."
         headers = [(name, value) for name, value in exc.get_headers()
                    if name.lower() not in _BODY_HEADERS]
         body, status = error_response(status, code, message)

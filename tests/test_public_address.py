@@ -17,6 +17,7 @@ from flask import Flask
 from finder import create_app
 from finder.db import get_database, session_scope
 from finder.models import Location, OutboxMessage
+from finder.openapi import ERROR_CODES
 from finder.search import get_backend
 from tests.conftest import AUSTIN, TEST_CONFIG, Server, load, near, row
 
@@ -148,6 +149,7 @@ def test_an_untrusted_host_is_refused_in_the_api_s_shape(guarded: Flask) -> None
     assert response.get_json() == {"error": {
         "code": "untrusted_host",
         "message": f"This server does not answer for the host '{HOSTILE}'."}}
+    assert "untrusted_host" in ERROR_CODES  # documented in the OpenAPI document
 
 
 @pytest.mark.parametrize("path", ["/", "/search?postcode=78701", "/sitemap.xml", "/nowhere"])
