@@ -187,9 +187,14 @@ def get(server: Server, path: str, **headers: str) -> tuple[int, dict[str, str],
 
 
 def serve(data_dir: Path, **settings: str) -> Server:
-    """Serve two listings with one worker (so one count of requests) and a small limit."""
+    """Serve two listings with one worker (so one count of requests) and a small limit; the
+    access log goes to ACCESS_LOG in the data folder."""
     list(closing(make_app(data_dir)))
-    return Server(data_dir, workers=1, settings={"FINDER_RATE_LIMIT": "3/minute", **settings})
+    return Server(data_dir, workers=1, settings={"FINDER_RATE_LIMIT": "3/minute", **settings},
+                  access_log=data_dir / ACCESS_LOG)
+
+
+ACCESS_LOG = "access.log"
 
 
 @pytest.fixture
@@ -217,6 +222,15 @@ def test_behind_a_proxy_each_forwarded_client_is_counted_apart(behind_proxy: Ser
     assert second == 200
 
 
+def test_behind_a_proxy_the_access_log_names_the_client(behind_proxy: Server,
+                                                        data_dir: Path) -> None:
+    get(behind_proxy, "/healthz", **{"X-Forwarded-For": "198.51.100.23, 203.0.113.4"})
+    behind_proxy.stop()  # flushes the log
+    *_, line = [line for line in (data_dir / ACCESS_LOG).read_text().splitlines()
+                if "/healthz" in line]
+    assert line.startswith("203.0.113.4 ")  # the address the one proxy saw
+
+
 def test_behind_a_proxy_urls_use_the_forwarded_scheme_and_host(behind_proxy: Server) -> None:
     status, headers, body = get(behind_proxy, SEARCH, **{
         "X-Forwarded-Proto": "https", "X-Forwarded-Host": "finder.example",
@@ -226,10 +240,14 @@ def test_behind_a_proxy_urls_use_the_forwarded_scheme_and_host(behind_proxy: Ser
     assert headers["Link"].startswith("<https://finder.example/api/v1/search?")
 
 
-def test_without_proxies_forwarding_headers_change_nothing(direct: Server) -> None:
+def test_without_proxies_forwarding_headers_change_nothing(direct: Server,
+                                                           data_dir: Path) -> None:
     statuses = [get(direct, SEARCH, **{"X-Forwarded-For": f"203.0.113.{n}"})[0]
                 for n in range(4)]
     assert statuses == [200, 200, 200, 429]  # one client, whatever it claims
+    direct.stop()
+    lines = (data_dir / ACCESS_LOG).read_text().splitlines()
+    assert lines and all(line.startswith("127.0.0.1 ") for line in lines)
 
 
 def test_without_proxies_the_scheme_and_host_are_the_connection_s(data_dir: Path) -> None:
