@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import db, geocode, search, settings
+from . import db, geocode, public_address, search, settings
 from .fastjson import OrjsonProvider
 from .resources import resource_dir
 from .trust.verification import Policy
@@ -41,7 +41,7 @@ def stored_secret_key(data_dir: Path) -> str:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: declared defaults, then the FINDER_* environment, then test_config."""
-    app = Flask(__name__, template_folder=str(resource_dir("templates")))
+    app = public_address.Finder(__name__, template_folder=str(resource_dir("templates")))
     app.json = OrjsonProvider(app)
     app.config.update(settings.load())
     if test_config:
@@ -66,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .search import filter_values
     from .trust import views as trust_views
 
+    public_address.init_app(app)
     db.init_app(app)
     geocode.init_app(app)
     search.init_app(app)

@@ -226,6 +226,14 @@ def _warm_up(app: Flask) -> None:
     gc.freeze()
 
 
+# What gunicorn refuses before the app sees a request. The longest request line the app
+# accepts is a search with every text parameter at its length limit in 4-byte characters,
+# percent-encoded: about 7,600 bytes, under gunicorn's ceiling of 8,190. Browsers send 10 to
+# 20 headers and proxies add a few; one header (a cookie) stays under 8 kB.
+REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 50,
+                  "limit_request_field_size": 8190}
+
+
 def _serve(host: str, port: int, workers: int, timeout: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -233,7 +241,12 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
         def load_config(self) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
                        "accesslog": "-", "graceful_timeout": 10,
-                       "logger_class": "finder.access_log.AccessLogger"}
+                       "logger_class": "finder.access_log.AccessLogger",
+                       # Forwarding headers count only through FINDER_PROXY_HOPS (ProxyFix):
+                       # gunicorn would otherwise believe X-Forwarded-Proto from any local
+                       # client, and an nginx on this machine passes on what clients send.
+                       "secure_scheme_headers": {}, "forwarder_headers": "",
+                       **REQUEST_LIMITS}
             for key, value in options.items():
                 self.cfg.set(key, value)
 

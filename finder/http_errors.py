@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask.globals import request_ctx
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from .errors import DiskFull, FinderError, is_disk_full
+from .public_address import safe_adapter
+
+# Headers an HTTP error carries besides its body (a 405's Allow, a 401's WWW-Authenticate).
+_BODY_HEADERS = {"content-type", "content-length"}
 
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
           429: "rate_limited", 500: "internal_error"}
@@ -37,13 +42,22 @@ def init_app(app: Flask) -> None:
                               getattr(exc, "fields", None))
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
+    def _http_error(exc: HTTPException) -> tuple[Response | str, int, list[tuple[str, str]]]:
         status = exc.code or 500
         code = _CODES.get(status, "http_error")
         message = exc.description or "The request could not be answered."
         if status == 429:
             message = f"Too many requests: the limit is {exc.description}. Try again shortly."
-        return error_response(status, code, message)
+        if isinstance(exc, SecurityError) and request_ctx.url_adapter is None:
+            # Flask refused the Host header (FINDER_TRUSTED_HOSTS) before it could route.
+            request_ctx.url_adapter = safe_adapter(app)
+            code = "untrusted_host"
+            named = request.environ.get("HTTP_HOST") or request.environ.get("SERVER_NAME", "")
+            message = f"This server does not answer for the host {named[:100]!r}."
+        headers = [(name, value) for name, value in exc.get_headers()
+                   if name.lower() not in _BODY_HEADERS]
+        body, status = error_response(status, code, message)
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response | str, int]:

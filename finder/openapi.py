@@ -33,7 +33,8 @@ SEARCH_ERROR_CODES = [
 ]
 STATUS_ERROR_CODES: dict[int, list[str]] = {
     400: [*SEARCH_ERROR_CODES, "invalid_id", "invalid_listing", "invalid_owner_email",
-          "invalid_modified_after", "invalid_after_id", "invalid_report", "bad_request"],
+          "invalid_modified_after", "invalid_after_id", "invalid_report", "bad_request",
+          "untrusted_host"],
     403: ["invalid_key", "origin_not_allowed", "missing_key"],
     404: ["listing_not_found", "not_found"],
     405: ["method_not_allowed"],

@@ -58,6 +58,11 @@ def content_security_policy(tile_url: str = "", *, image_origins: tuple[str, ...
 REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 
 
+# A page's stylesheet and scripts are not searches, and a load balancer's health checks must
+# never be refused.
+UNCOUNTED = frozenset({"static", "api.healthz"})
+
+
 class RateLimits:
     """Every limit of ``FINDER_RATE_LIMIT`` (e.g. ``120/minute;2000/hour``), per address."""
 
@@ -83,8 +88,8 @@ class RateLimits:
         the request is served anyway and the failure logged: patients keep their results
         while the store is down or busy.
         """
-        if request.endpoint == "static":
-            return  # a page's stylesheet and scripts are not searches
+        if request.endpoint in UNCOUNTED:
+            return
         address = request.remote_addr or "unknown"
         for item in self.items:
             try:

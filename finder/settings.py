@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import string
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -67,6 +68,12 @@ def _whole_number(value: str) -> int:
     return number
 
 
+def _hops(value: str) -> int:
+    if not value.strip().isdigit() or int(value) > 10:
+        raise ValueError("must be a number of proxies from 0 to 10, such as 1")
+    return int(value)
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value.strip())
@@ -97,6 +104,15 @@ def _base_url(value: str) -> str:
     if clean and not clean.startswith(("https://", "http://")):
         raise ValueError("must be an http(s) URL like https://finder.example")
     return clean
+
+
+def _host_names(value: str) -> list[str] | None:
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    for name in names:
+        if "/" in name or not re.fullmatch(r"\.?[a-z0-9.\-\[\]:]+", name):
+            raise ValueError(f"must be host names such as finder.example or .finder.example "
+                             f"(a leading dot admits its subdomains), not {name!r}")
+    return names or None  # None: Flask answers any host
 
 
 def _smtp_url(value: str) -> str:
@@ -207,8 +223,19 @@ SETTINGS: tuple[Setting, ...] = (
             "unless the partner has its own (`finder partners update KEY --rate-limit`).",
             _rate_limit),
     Setting("BASE_URL", "",
-            "The directory's public URL (e.g. `https://finder.example`), used in the snippets "
-            "`finder partners` prints; empty: `http://127.0.0.1:5000`.", _base_url),
+            "The directory's public URL (e.g. `https://finder.example`). When set, every "
+            "absolute URL is built on it, whatever `Host` a request names (results, links, "
+            "sitemaps, owners' e-mails, partner snippets). Empty: URLs follow the request's "
+            "host, and commands use `http://127.0.0.1:5000`.", _base_url),
+    Setting("TRUSTED_HOSTS", "",
+            "Comma-separated host names the server answers to (e.g. `finder.example`; "
+            "`.finder.example` admits its subdomains; ports are ignored); a request for "
+            "another host is refused with a 400. Empty: any host.", _host_names),
+    Setting("PROXY_HOPS", 0,
+            "Number of reverse proxies in front of the server whose `X-Forwarded-For`, "
+            "`-Proto` and `-Host` headers are believed (1 behind one nginx or Caddy); 0: "
+            "those headers are ignored, so a client cannot claim another address.",
+            _hops),
     Setting("SUBMIT_RATE_LIMIT", "10/hour;30/day",
             "Listings one client address may submit per period (form or API).", _rate_limit),
     Setting("REPORT_RATE_LIMIT", "5/hour;20/day",

@@ -191,15 +191,16 @@ class Server:
     """A real `finder serve` process on a free port."""
 
     def __init__(self, data_dir: Path, workers: int = 2,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, access_log: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "FINDER_DATA_DIR": str(data_dir), **(settings or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "finder", "serve", "--port", str(self.port),
-             "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        with access_log.open("ab") if access_log else open(os.devnull, "wb") as stdout:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "finder", "serve", "--port", str(self.port),
+                 "--workers", str(workers)],
+                env=env, stdout=stdout, stderr=subprocess.PIPE,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
