@@ -17,6 +17,7 @@ from .errors import InvalidInput, NotFound
 from .geocode import get_geocoder
 from .hours import status
 from .listings import changed_since, get_document, merged_into, public_state
+from .metrics import timed_search
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
@@ -51,9 +52,10 @@ def scoring_from_config() -> Scoring:
 def run_search(args: Any) -> SearchOutcome:
     """Parse request arguments and search: the one function behind the API and the pages."""
     params = parse_params(args)
-    return search(get_backend(), get_geocoder(), params,
-                  default_country=current_app.config["DEFAULT_COUNTRY"],
-                  scoring=scoring_from_config(), names=directory_values().get)
+    with timed_search():
+        return search(get_backend(), get_geocoder(), params,
+                      default_country=current_app.config["DEFAULT_COUNTRY"],
+                      scoring=scoring_from_config(), names=directory_values().get)
 
 
 def provider_url_prefix() -> str:

@@ -74,8 +74,8 @@ class RateLimits:
         If the shared counter store (Redis) does not answer, the request is served anyway
         and the failure logged: patients keep their results while the store is down.
         """
-        if request.endpoint == "static":
-            return  # a page's stylesheet and scripts are not searches
+        if request.endpoint in ("static", "metrics.metrics"):
+            return  # a page's stylesheet and scripts are not searches; scrapes are not limited
         address = request.remote_addr or "unknown"
         for item in self.items:
             try:

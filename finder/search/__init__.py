@@ -120,6 +120,10 @@ class SearchBackend(Protocol):
         """Apply recorded listing changes not yet searchable (at most ``limit``)."""
         ...
 
+    def applied_seq(self) -> int:
+        """Return the ``seq`` of the newest listing change that searches see."""
+        ...
+
     def indexing_alongside(self) -> AbstractContextManager[Applied]:
         """Apply changes as they are committed while the block runs (a bulk import), where
         that overlaps the work; ``catch_up`` afterwards applies the rest."""

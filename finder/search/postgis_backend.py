@@ -336,6 +336,10 @@ class PostgisBackend:
             concepts, self._corrected,
             lambda concept: spelling.correct(concept, contains, vocabulary))
 
+    def applied_seq(self) -> int:
+        with _translated(), self._read_engine.connect() as connection:
+            return int(connection.scalar(sa.text("SELECT applied_seq FROM search_state")) or 0)
+
     # -- writing ---------------------------------------------------------------------------
 
     def indexing_alongside(self) -> AbstractContextManager[Applied]:

@@ -286,6 +286,9 @@ class WhooshBackend:
         return spelling.correct_all(concepts, snapshot.corrected,
                                     lambda concept: _corrected(snapshot.searcher, concept))
 
+    def applied_seq(self) -> int:
+        return self._current().applied_seq
+
     # -- writing ---------------------------------------------------------------------------
 
     def catch_up(self, limit: int | None = None) -> int:
