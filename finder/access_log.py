@@ -33,5 +33,9 @@ class AccessLogger(Logger):  # type: ignore[misc]  # gunicorn has no type hints
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         # Every text atom: the request line, the path, headers and environment values
         # ("{referer}i", "{raw_uri}e") alike.
-        return {key: loggable(value) if isinstance(value, str) else value
-                for key, value in atoms.items()}
+        cleaned = {key: loggable(value) if isinstance(value, str) else value
+                   for key, value in atoms.items()}
+        for bare_query in ("q", "{query_string}e"):  # the query string without its "?"
+            if bare_query in cleaned:
+                cleaned[bare_query] = ""
+        return cleaned

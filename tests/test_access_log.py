@@ -32,3 +32,19 @@ def test_the_server_s_log_lines_hold_no_token() -> None:
     line = logger.cfg.access_log_format % atoms
     assert TOKEN not in line and TOKEN not in str(atoms)
     assert "/manage/[private]" in line
+
+
+def test_the_access_log_holds_no_query_string_nor_verification_link() -> None:
+    logger = AccessLogger(Config())
+    query = "postcode=78701&lat=30.27131&lon=-97.74262&q=sciatica"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/search?{query}",
+               "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/search",
+               "QUERY_STRING": query, "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_REFERER": f"http://127.0.0.1:5000/verify/{TOKEN}?{query}"}
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+    atoms = logger.atoms(response, request, environ, datetime.timedelta(milliseconds=3))
+    line = logger.cfg.access_log_format % atoms
+    for secret in ("78701", "30.27131", "sciatica", TOKEN):
+        assert secret not in line and secret not in str(atoms)
+    assert '"GET /search HTTP/1.1"' in line and "/verify/[private]" in line

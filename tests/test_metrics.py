@@ -86,7 +86,8 @@ def served(app: Flask, data_dir: Path, tmp_path: Path) -> Iterator[tuple[Server,
     shared.mkdir()
     (shared / "counter_999999.db").write_bytes(b"left by a previous run")
     server = Server(data_dir, workers=2, settings={
-        "FINDER_LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(shared)})
+        "FINDER_LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(shared),
+        "FINDER_RATE_LIMIT": "100000/minute"})
     deadline = time.monotonic() + 30
     with ThreadPoolExecutor(4) as pool:  # until both workers have started and answered
         while len(counting_processes(shared)) < 2 and time.monotonic() < deadline:
