@@ -313,7 +313,12 @@ def _metrics_directory(ctx: click.Context) -> None:
     else:
         made = tempfile.mkdtemp(prefix="finder-metrics-")
         os.environ[MULTIPROCESS_DIR] = made
-        ctx.call_on_close(lambda: shutil.rmtree(made, ignore_errors=True))
+
+        def remove() -> None:
+            os.environ.pop(MULTIPROCESS_DIR, None)
+            shutil.rmtree(made, ignore_errors=True)
+
+        ctx.call_on_close(remove)
 
 
 @click.group(name="finder")

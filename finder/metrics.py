@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,14 +32,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .db import get_session
-from .errors import ConfigError
 from .http_errors import error_response
 from .models import IndexChange, OutboxMessage
 from .search import get_backend
 
 bp = Blueprint("metrics", __name__)
 
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # A search takes a few milliseconds; the buckets resolve 1-100 ms finely and catch the slow.
 SEARCH_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
                   0.1, 0.25, 0.5, 1.0, 2.5)
@@ -59,10 +56,8 @@ class Metrics:
     @classmethod
     def create(cls) -> Metrics:
         """Count in the shared directory when there is one, else in a registry of our own."""
-        shared = bool(os.environ.get(MULTIPROCESS_DIR))
-        if shared and values.ValueClass is values.MutexValue:
-            raise ConfigError(f"{MULTIPROCESS_DIR} was set after prometheus_client was "
-                              "imported, so the workers' metrics cannot be added up.")
+        # prometheus_client chose when first imported, from PROMETHEUS_MULTIPROC_DIR.
+        shared = values.ValueClass is not values.MutexValue
         registry = None if shared else CollectorRegistry(auto_describe=True)
         target = None if shared else registry
         return cls(
