@@ -15,6 +15,11 @@ HIDDEN = r"\1[private]"
 QUERY = re.compile(r"\?[^\s\"#]*")
 
 
+# gunicorn's usual line, ending with the request id the app answered with.
+ACCESS_LOG_FORMAT = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                     'id=%({x-request-id}o)s')
+
+
 def redact(text: str) -> str:
     """Hide owners' private links in ``text``."""
     return PRIVATE_LINK.sub(HIDDEN, text)
