@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from . import migrate
+from .access_log import ACCESS_LOG_FORMAT
 from .csv_input import decode
 from .db import get_database, session_scope
 from .errors import FinderError
@@ -223,6 +224,7 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
                        "accesslog": None if json_logs else "-", "graceful_timeout": 10,
                        "logger_class": "finder.access_log.AccessLogger",
+                       "access_log_format": ACCESS_LOG_FORMAT,
                        "child_exit": _worker_exited}
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -311,12 +313,14 @@ def _metrics_directory(ctx: click.Context) -> None:
         for stale in directory.glob("*.db"):
             stale.unlink()
     else:
-        made = tempfile.mkdtemp(prefix="finder-metrics-")
+        made, owner = tempfile.mkdtemp(prefix="finder-metrics-"), os.getpid()
         os.environ[MULTIPROCESS_DIR] = made
 
         def remove() -> None:
-            os.environ.pop(MULTIPROCESS_DIR, None)
-            shutil.rmtree(made, ignore_errors=True)
+            # A gunicorn worker ends by unwinding this same command: only the server removes.
+            if os.getpid() == owner:
+                os.environ.pop(MULTIPROCESS_DIR, None)
+                shutil.rmtree(made, ignore_errors=True)
 
         ctx.call_on_close(remove)
 

@@ -4,6 +4,8 @@ searches, places and owner links out."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -238,3 +240,28 @@ def test_a_bad_request_id_is_replaced(client: FlaskClient, given: str) -> None:
     assert made.replace("-", "").isalnum() and made.isascii()
     other = client.get("/").headers["X-Request-Id"]
     assert other != made  # a fresh one each time
+
+
+def test_counts_outlive_a_restarted_worker(app: Flask, data_dir: Path) -> None:
+    get_backend(app).close()
+    get_database(app).dispose()
+    server = Server(data_dir, workers=2, settings={"FINDER_RATE_LIMIT": "100000/minute"})
+    try:
+        for _ in range(6):
+            assert fetch(f"{server.url}/api/v1/search?postcode=78701")[0] == 200
+        pid = server.process.pid
+        workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        os.kill(int(workers[0]), signal.SIGTERM)  # gunicorn starts another in its place
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.2)
+        for _ in range(4):
+            assert fetch(f"{server.url}/api/v1/search?postcode=78701")[0] == 200
+        status, _, text = fetch(f"{server.url}/metrics")
+        assert status == 200
+        assert requests_of(samples(text), "api.search_listings", 200) == 10
+    finally:
+        server.stop()
