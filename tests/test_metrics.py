@@ -160,7 +160,8 @@ def test_request_logs_are_json_without_queries_places_or_owner_links(
         assert secret not in output
 
 
-def test_index_lag_and_outbox_are_read_when_scraped(app: Flask, client: FlaskClient) -> None:
+def test_index_lag_and_outbox_are_read_when_scraped(any_database_app: Flask) -> None:
+    app, client = any_database_app, any_database_app.test_client()
     load(app, [row("a", "Eastside Physio", near(AUSTIN, 1))])
     found = samples(client.get("/metrics").get_data(as_text=True))
     assert found[("finder_index_lag_changes", ())] == 0
