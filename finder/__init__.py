@@ -55,9 +55,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         demo,
         forms,
         http_errors,
+        metrics,
         moderation,
         partners,
         places,
+        request_log,
         security,
         transfer,
         views,
@@ -71,6 +73,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     geocode.init_app(app)
     search.init_app(app)
     filter_values.init_app(app)
+    request_log.init_app(app)  # first: a request refused by a rate limit is logged too
+    metrics.init_app(app)
     security.init_app(app)
     http_errors.init_app(app)
     transfer.init_app(app)

@@ -18,6 +18,8 @@ from .errors import InvalidInput, NotFound
 from .geocode import get_geocoder
 from .hours import status
 from .listings import changed_since, get_document, merged_into, public_state
+from .metrics import timed_search
+from .models import IndexChange
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
@@ -52,9 +54,10 @@ def scoring_from_config() -> Scoring:
 def run_search(args: Any) -> SearchOutcome:
     """Parse request arguments and search: the one function behind the API and the pages."""
     params = parse_params(args)
-    return search(get_backend(), get_geocoder(), params,
-                  default_country=current_app.config["DEFAULT_COUNTRY"],
-                  scoring=scoring_from_config(), names=directory_values().get)
+    with timed_search():
+        return search(get_backend(), get_geocoder(), params,
+                      default_country=current_app.config["DEFAULT_COUNTRY"],
+                      scoring=scoring_from_config(), names=directory_values().get)
 
 
 def provider_url_prefix() -> str:
@@ -346,7 +349,8 @@ def index_check() -> tuple[str, bool]:
     """Say whether the search index is up to date, or how far behind it is and, as far as
     this process knows, why; and whether that is a failure rather than work in progress."""
     try:
-        pending = get_backend().pending_changes()
+        newest = get_session().scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+        pending = max(0, newest - get_backend().applied_seq())
     except Exception as exc:  # the search database or index does not answer
         return f"unknown: {type(exc).__name__}", True
     if not pending:

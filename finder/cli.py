@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gc
 import io
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, time
@@ -16,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from . import migrate
+from .access_log import ACCESS_LOG_FORMAT
 from .backup_cli import backup_command, restore_command
 from .csv_input import decode
 from .db import get_database, session_scope
@@ -234,19 +238,32 @@ REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 50,
                   "limit_request_field_size": 8190}
 
 
+def _worker_exited(_server: Any, worker: Any) -> None:
+    """Let the metrics of a worker that is gone stop counting as a live process's."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
 def _serve(host: str, port: int, workers: int, timeout: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    # With JSON request logs, gunicorn's access log would only say the same thing again.
+    json_logs = current_app.config["LOG_FORMAT"] == "json"
+
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            options = {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
-                       "accesslog": "-", "graceful_timeout": 10,
-                       "logger_class": "finder.access_log.AccessLogger",
-                       # Forwarding headers count only through FINDER_PROXY_HOPS (ProxyFix):
-                       # gunicorn would otherwise believe X-Forwarded-Proto from any local
-                       # client, and an nginx on this machine passes on what clients send.
-                       "secure_scheme_headers": {}, "forwarder_headers": "",
-                       **REQUEST_LIMITS}
+            options: dict[str, Any] = {
+                "bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
+                "accesslog": None if json_logs else "-", "graceful_timeout": 10,
+                "logger_class": "finder.access_log.AccessLogger",
+                "access_log_format": ACCESS_LOG_FORMAT,
+                "child_exit": _worker_exited,
+                # Forwarding headers count only through FINDER_PROXY_HOPS (ProxyFix):
+                # gunicorn would otherwise believe X-Forwarded-Proto from any local client,
+                # and an nginx on this machine passes on what clients send.
+                "secure_scheme_headers": {}, "forwarder_headers": "",
+                **REQUEST_LIMITS}
             for key, value in options.items():
                 self.cfg.set(key, value)
 
@@ -323,6 +340,40 @@ def demo_command(ctx: click.Context, count: int, host: str, port: int, workers: 
         _serve(host, port, workers, 30)
 
 
+SERVING = ("serve", "demo")
+# Where prometheus_client's multiprocess mode keeps each worker's counts.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_directory(ctx: click.Context) -> None:
+    """Give the server's workers an empty directory to share their metrics through.
+
+    prometheus_client chooses how to count when it is first imported, so this runs before
+    the app is made. A directory the operator named is emptied (counts of a previous run
+    would be added in); otherwise a fresh one is made and removed when the server stops.
+    """
+    named = os.environ.get(MULTIPROCESS_DIR)
+    if named:
+        directory = Path(named)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        made, owner = tempfile.mkdtemp(prefix="finder-metrics-"), os.getpid()
+        os.environ[MULTIPROCESS_DIR] = made
+
+        def remove() -> None:
+            # A gunicorn worker ends by unwinding this same command: only the server removes.
+            if os.getpid() == owner:
+                os.environ.pop(MULTIPROCESS_DIR, None)
+                shutil.rmtree(made, ignore_errors=True)
+
+        ctx.call_on_close(remove)
+
+
+
+
+
 class _Commands(click.Group):
     """The command group: a full disk ends any command with a message, not a traceback."""
 
@@ -345,6 +396,8 @@ class _Commands(click.Group):
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Run and manage a finder directory. Settings come from FINDER_* variables."""
+    if ctx.invoked_subcommand in SERVING:
+        _metrics_directory(ctx)
     try:
         app = _create_app()
     except FinderError as exc:

@@ -1,4 +1,5 @@
-"""Turn every error into a clear answer: JSON under /api and /healthz, a page elsewhere."""
+"""Turn every error into a clear answer: JSON under /api, /healthz and /metrics, a page
+elsewhere."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
 
 
 def wants_json() -> bool:
-    return request.path.startswith(("/api/", "/healthz"))
+    return request.path.startswith(("/api/", "/healthz", "/metrics"))
 
 
 def error_response(status: int, code: str, message: str,

@@ -23,7 +23,9 @@ Why it is exact and fast:
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -32,6 +34,10 @@ from contextlib import closing
 from pathlib import Path
 
 from limits.storage import Storage
+
+from .errors import is_disk_full
+
+logger = logging.getLogger(__name__)
 
 SCHEME = "local"
 FILE_NAME = "rate-limits.sqlite3"
@@ -79,10 +85,18 @@ class LocalStorage(Storage):
         # Fail now if the file cannot be made, and keep no connection open: the process
         # that builds this may fork workers, and a connection must not cross a fork.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Workers start together; waiting for each other here holds no request up.
-        with closing(sqlite3.connect(self.path, timeout=10.0)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(_SCHEMA)
+        try:
+            # Workers start together; waiting for each other here holds no request up.
+            with closing(sqlite3.connect(self.path, timeout=10.0)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            # (SQLite may say "disk I/O error" when it cannot make its journal files.)
+            if not (is_disk_full(exc) or shutil.disk_usage(self.path.parent).free < 2**20):
+                raise
+            # The server still starts: requests are served uncounted (and logged) until
+            # there is space for the counters again.
+            logger.warning("rate limits cannot be counted yet: the disk is full")
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -95,6 +109,7 @@ class LocalStorage(Storage):
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
                                          isolation_level=None)  # autocommit: one statement
             connection.execute("PRAGMA synchronous=OFF")
+            connection.execute(_SCHEMA)  # in case the disk was full when the server started
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection
 

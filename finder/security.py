@@ -58,9 +58,9 @@ def content_security_policy(tile_url: str = "", *, image_origins: tuple[str, ...
 REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 
 
-# A page's stylesheet and scripts are not searches, and a load balancer's health checks must
-# never be refused.
-UNCOUNTED = frozenset({"static", "api.healthz"})
+# A page's stylesheet and scripts are not searches, and a load balancer's health checks and
+# Prometheus's scrapes must never be refused.
+UNCOUNTED = frozenset({"static", "api.healthz", "metrics.metrics"})
 
 
 class RateLimits:

@@ -222,6 +222,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Requests allowed per period through one partner's key, over all its visitors, "
             "unless the partner has its own (`finder partners update KEY --rate-limit`).",
             _rate_limit),
+    Setting("METRICS_TOKEN", "",
+            "Token a Prometheus scrape of `/metrics` must send as `Authorization: Bearer "
+            "<token>`; empty: `/metrics` answers only requests from this machine (loopback "
+            "addresses)."),
+    Setting("LOG_FORMAT", "text",
+            "`text`: gunicorn's access log, without query strings or owner links; `json`: "
+            "one JSON line per request on standard error (time, request id, method, "
+            "endpoint, path without its query string, status, duration, client address).",
+            _choice("text", "json")),
     Setting("BASE_URL", "",
             "The directory's public URL (e.g. `https://finder.example`). When set, every "
             "absolute URL is built on it, whatever `Host` a request names (results, links, "

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from gunicorn.config import Config
 
-from finder.access_log import AccessLogger, redact
+from finder.access_log import ACCESS_LOG_FORMAT, AccessLogger, redact
 
 TOKEN = "eyJsIjo3LCJlIjoib3duZXJAY2xpbmljLmV4YW1wbGUifQ.aw7.sig"
 
@@ -32,3 +32,32 @@ def test_the_server_s_log_lines_hold_no_token() -> None:
     line = logger.cfg.access_log_format % atoms
     assert TOKEN not in line and TOKEN not in str(atoms)
     assert "/manage/[private]" in line
+
+
+def test_the_access_log_holds_no_query_string_nor_verification_link() -> None:
+    logger = AccessLogger(Config())
+    query = "postcode=78701&lat=30.27131&lon=-97.74262&q=sciatica"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/search?{query}",
+               "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/search",
+               "QUERY_STRING": query, "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_REFERER": f"http://127.0.0.1:5000/verify/{TOKEN}?{query}"}
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+    atoms = logger.atoms(response, request, environ, datetime.timedelta(milliseconds=3))
+    line = logger.cfg.access_log_format % atoms
+    for secret in ("78701", "30.27131", "sciatica", TOKEN):
+        assert secret not in line and secret not in str(atoms)
+    assert '"GET /search HTTP/1.1"' in line and "/verify/[private]" in line
+
+
+def test_the_access_log_line_ends_with_the_request_id() -> None:
+    config = Config()
+    config.set("access_log_format", ACCESS_LOG_FORMAT)
+    logger = AccessLogger(config)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/healthz", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": "/healthz", "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1"}
+    response = SimpleNamespace(status="200 OK", sent=10,
+                               headers=[("X-Request-Id", "proxy-42-abc")])
+    atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ,
+                         datetime.timedelta(milliseconds=3))
+    assert (logger.cfg.access_log_format % atoms).endswith(" id=proxy-42-abc")

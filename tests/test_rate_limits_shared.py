@@ -115,11 +115,11 @@ def _close(app: Flask) -> None:
 def test_counters_are_kept_in_the_data_folder_by_default(data_dir: Path) -> None:
     app = _app(data_dir, "2/minute")
     client = app.test_client()
-    assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
+    assert [client.get("/robots.txt").status_code for _ in range(3)] == [200, 200, 429]
     assert (data_dir / FILE_NAME).is_file()
     # A second app on the same folder (another worker) shares the count.
     other = _app(data_dir, "2/minute")
-    assert other.test_client().get("/healthz").status_code == 429
+    assert other.test_client().get("/robots.txt").status_code == 429
     _close(app)
     _close(other)
 
@@ -127,8 +127,8 @@ def test_counters_are_kept_in_the_data_folder_by_default(data_dir: Path) -> None
 def test_memory_storage_still_counts_per_process(data_dir: Path) -> None:
     apps = [_app(data_dir, "2/minute", RATE_LIMIT_STORAGE="memory://") for _ in range(2)]
     clients = [app.test_client() for app in apps]
-    assert [clients[0].get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
-    assert clients[1].get("/healthz").status_code == 200
+    assert [clients[0].get("/robots.txt").status_code for _ in range(3)] == [200, 200, 429]
+    assert clients[1].get("/robots.txt").status_code == 200
     assert not (data_dir / FILE_NAME).exists()
     for app in apps:
         _close(app)
@@ -138,19 +138,19 @@ def test_a_locked_counter_file_serves_requests_uncounted(
         data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     app = _app(data_dir, "1/minute")
     client = app.test_client()
-    assert [client.get("/healthz").status_code for _ in range(2)] == [200, 429]
+    assert [client.get("/robots.txt").status_code for _ in range(2)] == [200, 429]
     holder = sqlite3.connect(data_dir / FILE_NAME, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process keeps the write lock too long
     try:
         with caplog.at_level(logging.WARNING):
-            response = client.get("/healthz")
+            response = client.get("/robots.txt")
         assert response.status_code == 200
         assert "X-RateLimit-Remaining" not in response.headers
         assert "rate limits not counted: database is locked" in caplog.text
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert client.get("/healthz").status_code == 429  # counted again once the lock is gone
+    assert client.get("/robots.txt").status_code == 429  # counted again once the lock is gone
     _close(app)
 
 

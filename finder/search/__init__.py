@@ -123,8 +123,8 @@ class SearchBackend(Protocol):
         """Apply recorded listing changes not yet searchable (at most ``limit``)."""
         ...
 
-    def pending_changes(self) -> int:
-        """How many recorded listing changes are not yet searchable."""
+    def applied_seq(self) -> int:
+        """Return the ``seq`` of the newest listing change that searches see."""
         ...
 
     def indexing_alongside(self) -> AbstractContextManager[Applied]:

@@ -338,11 +338,9 @@ class PostgisBackend:
             concepts, self._corrected,
             lambda concept: spelling.correct(concept, contains, vocabulary))
 
-    def pending_changes(self) -> int:
-        with _translated(), self._engine.connect() as connection:
-            newest = connection.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-            applied = connection.scalar(sa.text("SELECT applied_seq FROM search_state")) or 0
-        return max(0, newest - applied)
+    def applied_seq(self) -> int:
+        with _translated(), self._read_engine.connect() as connection:
+            return int(connection.scalar(sa.text("SELECT applied_seq FROM search_state")) or 0)
 
     # -- writing ---------------------------------------------------------------------------
 

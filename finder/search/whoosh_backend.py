@@ -293,10 +293,8 @@ class WhooshBackend:
         return spelling.correct_all(concepts, snapshot.corrected,
                                     lambda concept: _corrected(snapshot.searcher, concept))
 
-    def pending_changes(self) -> int:
-        with self._sessions() as session:
-            newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-        return max(0, newest - self._current().applied_seq)
+    def applied_seq(self) -> int:
+        return self._current().applied_seq
 
     # -- writing ---------------------------------------------------------------------------
 
