@@ -407,11 +407,16 @@ HEALTH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["status", "checks"],
     "properties": {
-        "status": {"type": "string", "enum": ["ok", "error"]},
+        "status": {"type": "string", "enum": ["ok", "degraded", "error"],
+                   "description": "`degraded`: searches answer, but the index cannot take "
+                                  "new changes (see `checks.index`)."},
         "checks": {
             "type": "object",
-            "required": ["database", "search_backend"],
-            "properties": {"database": {"type": "string"}, "search_backend": {"type": "string"}},
+            "required": ["database", "search_backend", "index"],
+            "properties": {"database": {"type": "string"}, "search_backend": {"type": "string"},
+                           "index": {"type": "string", "description":
+                                     "`ok`, or how many changes are not yet searchable and "
+                                     "why, e.g. `behind by 40 change(s): the disk is full`."}},
         },
     },
 }
