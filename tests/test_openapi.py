@@ -139,7 +139,8 @@ def test_error_schema(instance: dict[str, Any], valid: bool) -> None:
 
 
 def test_strict_copy_rejects_an_undocumented_field() -> None:
-    health = {"status": "ok", "checks": {"database": "ok", "search_backend": "whoosh"}}
+    health = {"status": "ok", "checks": {"database": "ok", "search_backend": "whoosh",
+                                         "index": "ok"}}
     assert schema_errors(health, {"$ref": "#/components/schemas/Health"}) == []
     assert schema_errors({**health, "uptime": 3}, {"$ref": "#/components/schemas/Health"})
 
