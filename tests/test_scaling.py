@@ -53,11 +53,11 @@ def _server(data_dir: Path, storage: str, rate: str = "3/minute") -> Flask:
 def test_servers_share_one_allowance_through_redis(redis: RedisServer, data_dir: Path) -> None:
     first, second = _server(data_dir, redis.url), _server(data_dir, redis.url)
     clients = [first.test_client(), second.test_client()]
-    statuses = [clients[i % 2].get("/healthz").status_code for i in range(4)]
+    statuses = [clients[i % 2].get("/robots.txt").status_code for i in range(4)]
     assert statuses == [200, 200, 200, 429]
     # Per-process memory counters would have allowed all four.
     local = [_server(data_dir, "memory://"), _server(data_dir, "memory://")]
-    assert [local[i % 2].test_client().get("/healthz").status_code for i in range(4)] == [200] * 4
+    assert [local[i % 2].test_client().get("/robots.txt").status_code for i in range(4)] == [200] * 4
     for app in (first, second, *local):
         get_backend(app).close()
 
@@ -66,10 +66,10 @@ def test_searches_go_on_when_redis_is_down(data_dir: Path) -> None:
     server = RedisServer().start()
     app = _server(data_dir, server.url, rate="1/minute")
     client = app.test_client()
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/healthz").status_code == 429
+    assert client.get("/robots.txt").status_code == 200
+    assert client.get("/robots.txt").status_code == 429
     server.stop()
-    response = client.get("/healthz")
+    response = client.get("/robots.txt")
     assert response.status_code == 200 and "X-RateLimit-Remaining" not in response.headers
     get_backend(app).close()
 
@@ -80,7 +80,7 @@ def test_a_redis_that_stops_answering_does_not_hold_requests(data_dir: Path) -> 
         silent.listen()
         app = _server(data_dir, f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
         started = time.monotonic()
-        response = app.test_client().get("/healthz")
+        response = app.test_client().get("/robots.txt")
         assert response.status_code == 200
         assert time.monotonic() - started < 5.0
     get_backend(app).close()
