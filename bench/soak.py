@@ -58,7 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10.0,
                         help="length of the constant load (default: %(default)s)")
     parser.add_argument("--interval", type=float, default=60.0,
-                        help="seconds per reported row, and between imports "
+                        help="seconds per reported row (default: %(default)s)")
+    parser.add_argument("--sync-every", type=float, default=60.0,
+                        help="seconds between imports of changed listings "
                              "(default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--probe", type=int, default=15,
@@ -168,7 +170,8 @@ def health(url: str) -> tuple[str, int]:
 
 
 class Syncs(threading.Thread):
-    """Run one `finder import` of changed listings per interval, a quarter into it."""
+    """Run a `finder import` of changed listings every ``--sync-every`` seconds of the load,
+    the first a quarter of the way into that period; each goes in the row it started in."""
 
     def __init__(self, env: dict[str, str], rows: list[dict[str, str]], start: float,
                  intervals: list[Interval], args: argparse.Namespace, work: Path) -> None:
@@ -178,25 +181,28 @@ class Syncs(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        for number, interval in enumerate(self.intervals):
-            due = self.start_at + (number + 0.25) * self.args.interval
-            if self.stopping.wait(max(0.0, due - time.monotonic())):
+        every, number = self.args.sync_every, 0
+        while (offset := (number + 0.25) * every) < self.args.minutes * 60:
+            if self.stopping.wait(max(0.0, self.start_at + offset - time.monotonic())):
                 return
+            number += 1
             path = sync_file(self.rows, number, self.args.changes, self.args.seed,
-                             self.work / f"sync-{number + 1}.csv")
+                             self.work / f"sync-{number}.csv")
             started = time.monotonic()
             try:
-                engines._finder(self.env, "import", str(path), timeout=self.args.interval * 5)
+                engines._finder(self.env, "import", str(path), timeout=every * 5)
                 outcome: dict[str, Any] = {"ok": True}
             except Exception as exc:  # reported in the table and fails the verdict
                 outcome = {"ok": False, "error": str(exc)[-500:]}
-            interval.imports.append({**outcome, "listings": self.args.changes,
-                                     "seconds": round(time.monotonic() - started, 2)})
+            row = min(len(self.intervals) - 1, int(offset // self.args.interval))
+            self.intervals[row].imports.append({**outcome, "listings": self.args.changes,
+                                                "seconds": round(time.monotonic() - started,
+                                                                 2)})
 
 
 def hold(server_url: str, server_pid: int, rate: float, env: dict[str, str],
          rows: list[dict[str, str]], paths: list[str], args: argparse.Namespace,
-         work: Path) -> list[Interval]:
+         work: Path) -> tuple[list[Interval], float]:
     """Send the constant load while imports run; report and return each interval."""
     port = int(server_url.rsplit(":", 1)[1])
     load = ConstantLoad(HOST, port, paths, rate, args.minutes * 60, args.clients,
@@ -235,8 +241,10 @@ def hold(server_url: str, server_pid: int, rate: float, env: dict[str, str],
     finally:
         syncs.stopping.set()
         load.stop()
-    syncs.join(timeout=args.interval * 5)
-    return intervals
+    syncs.join(timeout=args.sync_every * 5)
+    cpu = load.cpu_s / plan.duration_s
+    log(f"the load processes used {cpu:.0%} of a core for {rate:.0f} req/s")
+    return intervals, cpu
 
 
 def print_row(row: dict[str, Any], seconds: float) -> None:
@@ -299,15 +307,17 @@ def wait_caught_up(url: str) -> float | None:
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    unit = "minute" if result["settings"]["interval_s"] == 60 else (
-        f"{result['settings']['interval_s']:g} s")
+    settings = result["settings"]
+    unit = "minute" if settings["interval_s"] == 60 else f"{settings['interval_s']:g} s"
+    commit = result["source"]["at_start"].get("commit", "?")
     lines = [
-        f"Soak: {result['settings']['size']:,} listings, {result['settings']['workers']} "
-        f"workers, {result['rate']:.0f} req/s constant ({result['settings']['share']:.0%} of "
-        f"the {result['probe']['requests_per_s']:.0f} req/s wrk measured) for "
-        f"{result['settings']['minutes']:g} min, {result['settings']['changes']} listings "
-        f"imported per {unit}. `{result['command']}` on {result['date']}, finder at "
-        f"{result['source']['at_start'].get('commit', '?')}.", "",
+        f"Soak: {settings['size']:,} listings, {settings['workers']} workers, "
+        f"{result['rate']:.0f} req/s constant ({settings['share']:.0%} of the "
+        f"{result['probe']['requests_per_s']:.0f} req/s wrk measured) for "
+        f"{settings['minutes']:g} min, {settings['changes']} listings imported every "
+        f"{settings['sync_every_s']:g} s. `{result['command']}` on {result['date']}, "
+        f"finder at {commit}; the load processes used "
+        f"{result['load_processes_cpu_cores']:.0%} of a core.", "",
         f"| {unit} | requests | errors | p50 (ms) | p99 (ms) | max (ms) | RSS summed (MB) "
         "| RSS largest (MB) | index lag (changes) | import (s) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -349,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             probe = run_wrk(server.url, paths_file, args.probe, args.connections, args.threads)
             rate = args.rate or probe.requests_per_s * args.share
             log(f"wrk: {probe.requests_per_s} req/s at most (errors {probe.errors}); holding "
-                f"{rate:.0f} req/s for {args.minutes:g} min, a sync every {args.interval:g} s")
-            intervals = hold(server.url, server.pid, rate, env, rows,
+                f"{rate:.0f} req/s for {args.minutes:g} min, a sync every {args.sync_every:g} s")
+            intervals, load_cpu = hold(server.url, server.pid, rate, env, rows,
                              paths_file.read_text("utf-8").split(), args, work)
             caught_up = wait_caught_up(server.url)
     finally:
@@ -368,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
                      "workers": args.workers, "probe_s": args.probe, "share": args.share,
                      "clients": args.clients, "client_threads": args.client_threads,
                      "timeout_s": args.timeout, "changes": args.changes,
+                     "sync_every_s": args.sync_every,
                      "queries": args.queries, "seed": args.seed},
-        "load": loaded, "probe": probe.as_dict(), "rate": round(rate, 1), "rows": table,
+        "load": loaded, "probe": probe.as_dict(), "rate": round(rate, 1),
+        "load_processes_cpu_cores": round(load_cpu, 3), "rows": table,
         "rss_slope_mb_per_min": rss_slope(table, args.interval),
         "index_caught_up_s": None if caught_up is None else round(caught_up, 2),
         "checks": checks, "passed": all(c["met"] for c in checks)}
