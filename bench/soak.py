@@ -250,7 +250,8 @@ def hold(server_url: str, server_pid: int, rate: float, env: dict[str, str],
 def print_row(row: dict[str, Any], seconds: float) -> None:
     imports = ", ".join(f"{i['seconds']} s" if i["ok"] else "FAILED" for i in row["imports"])
     log(f"{'minute' if seconds == 60 else 'interval'} {row['interval']}: "
-        f"{row['requests']} requests, {row['errors']} errors {row['error_kinds'] or ''}, "
+        f"{row['requests']} requests, {row['errors']} errors"
+        f"{' ' + str(row['error_kinds']) if row['errors'] else ''}, "
         f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
         f"RSS {row['rss_sum_mb']:.0f} MB (largest {row['rss_max_process_mb']:.0f} MB), "
         f"index lag <= {row['index_lag_max']}, import {imports or '-'}")
