@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SYSTEM_PACKAGES := chromium postgresql postgresql-15-postgis-3 redis-server
 
-.PHONY: run test lint install system-deps bench clean
+.PHONY: run test lint install system-deps bench bench-deps soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,16 +39,23 @@ test: install system-deps lint
 # PostgreSQL+PostGIS come from Debian packages, installed (as root) only when missing.
 BENCH_PACKAGES := wrk postgresql postgresql-15-postgis-3
 BENCH_ARGS ?=
+SOAK_ARGS ?=
 
 $(VENV)/.bench-installed: bench/requirements.txt | $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	touch $@
 
-bench: install $(VENV)/.bench-installed
+bench-deps: install $(VENV)/.bench-installed
 	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PACKAGES) >/dev/null; \
 	fi
+
+bench: bench-deps
 	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# 10 minutes at 80% of the measured throughput, 100k listings, imports running (bench/README.md).
+soak: bench-deps
+	SOAK_COMMAND="make soak$(if $(SOAK_ARGS), SOAK_ARGS='$(SOAK_ARGS)')" $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
