@@ -57,7 +57,8 @@ def test_servers_share_one_allowance_through_redis(redis: RedisServer, data_dir:
     assert statuses == [200, 200, 200, 429]
     # Per-process memory counters would have allowed all four.
     local = [_server(data_dir, "memory://"), _server(data_dir, "memory://")]
-    assert [local[i % 2].test_client().get("/robots.txt").status_code for i in range(4)] == [200] * 4
+    statuses = [local[i % 2].test_client().get("/robots.txt").status_code for i in range(4)]
+    assert statuses == [200] * 4
     for app in (first, second, *local):
         get_backend(app).close()
 
