@@ -371,9 +371,6 @@ def _metrics_directory(ctx: click.Context) -> None:
         ctx.call_on_close(remove)
 
 
-
-
-
 class _Commands(click.Group):
     """The command group: a full disk ends any command with a message, not a traceback."""
 
