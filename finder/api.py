@@ -19,13 +19,12 @@ from .geocode import get_geocoder
 from .hours import status
 from .listings import changed_since, get_document, merged_into, public_state
 from .metrics import timed_search
-from .models import IndexChange
 from .openapi import openapi_document
 from .partners import counts as partner_counts
 from .partners.access import current_partner
 from .partners.views import commit_count
 from .result_page import without
-from .search import get_backend
+from .search import backlog, get_backend
 from .search.filter_values import directory_values
 from .search.outcome import Hit, Scoring, SearchOutcome
 from .search.params import SearchParams, parse_params
@@ -349,8 +348,7 @@ def index_check() -> tuple[str, bool]:
     """Say whether the search index is up to date, or how far behind it is and, as far as
     this process knows, why; and whether that is a failure rather than work in progress."""
     try:
-        newest = get_session().scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-        pending = max(0, newest - get_backend().applied_seq())
+        pending, _age = backlog(get_session(), get_backend())
     except Exception as exc:  # the search database or index does not answer
         return f"unknown: {type(exc).__name__}", True
     if not pending:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, request
@@ -33,8 +32,8 @@ from prometheus_client.registry import Collector
 
 from .db import get_session
 from .http_errors import error_response
-from .models import IndexChange, OutboxMessage
-from .search import get_backend
+from .models import OutboxMessage
+from .search import backlog, get_backend
 
 bp = Blueprint("metrics", __name__)
 
@@ -90,14 +89,7 @@ class Backlog(Collector):
 
     def collect(self) -> Iterator[Metric]:
         session = get_session()
-        applied = get_backend().applied_seq()
-        waiting, oldest = session.execute(
-            sa.select(sa.func.count(), sa.func.min(IndexChange.created_at))
-            .where(IndexChange.seq > applied)).one()
-        age = 0.0
-        if oldest is not None:
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-            age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        waiting, age = backlog(session, get_backend())
         yield GaugeMetricFamily("finder_index_lag_changes", "Listing changes recorded in the "
                                 "database that the search index has not applied yet.",
                                 value=waiting)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
+import sqlalchemy as sa
 from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
 from .query import Concept
 
@@ -172,3 +174,17 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
     """Return the app's search backend."""
     backend: SearchBackend = (app or current_app).extensions["finder.search"]
     return backend
+
+
+def backlog(session: Session, backend: SearchBackend) -> tuple[int, float]:
+    """How many recorded listing changes the backend has not applied, and the age in seconds
+    of the oldest of them (0 when none waits): what /healthz and /metrics report."""
+    from ..models import IndexChange
+
+    waiting, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(IndexChange.created_at))
+        .where(IndexChange.seq > backend.applied_seq())).one()
+    if oldest is None:
+        return 0, 0.0
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+    return int(waiting), max(0.0, (datetime.now(UTC) - oldest).total_seconds())
