@@ -42,7 +42,7 @@ from .search import get_backend
 from .search.filter_values import directory_values
 from .search.outcome import SearchOutcome
 from .search.params import SearchParams
-from .trust.verification import Policy, State, today, verified_on
+from .trust.verification import Policy, State, today
 
 bp = Blueprint("views", __name__)
 
@@ -209,9 +209,7 @@ def provider(location_id: int) -> str | BaseResponse:
         km = geo.geodesic_km(origin.lat, origin.lon, location.latitude, location.longitude)
         distance = f"{geo.from_km(km, unit):.1f} {unit}"
     day = today()
-    state = Policy.of(current_app.config).state(
-        verified_on(location.last_verified, location.created_at),
-        location.flagged_at is not None, day)
+    state = Policy.of(current_app.config).state_of(location, day)
     listing = get_document(get_session(), location_id)
     _count_partner_view(request.args.get("partner", ""))
     return render_template("provider.html", location=location, listing=listing,

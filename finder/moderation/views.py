@@ -431,7 +431,7 @@ def listing(location_id: int) -> str | tuple[str, int] | Response:
     return render_template("moderation/listing.html", location=location, form=form,
                            problem=problem, history=submissions.history(session, location.id),
                            verified_on=since, stale_from=policy.stale_from(since),
-                           state=policy.state(since, location.flagged_at is not None, day),
+                           state=policy.state_of(location, day),
                            registry=registry,
                            account=account, logout_form=LogoutForm()), 400 if problem else 200
 
@@ -441,8 +441,7 @@ def listing(location_id: int) -> str | tuple[str, int] | Response:
 def verification() -> str:
     """The listings due or stale that have no owner e-mail to ask: for moderators to call."""
     policy, day = Policy.of(current_app.config), today()
-    rows = [(location, policy.state(verified_on(location.last_verified, location.created_at),
-                                    location.flagged_at is not None, day),
+    rows = [(location, policy.state_of(location, day),
              verified_on(location.last_verified, location.created_at))
             for location in reminders.to_call(get_session(), policy, day)]
     return render_template("moderation/verification.html", rows=rows,

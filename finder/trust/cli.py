@@ -85,7 +85,7 @@ def list_command(as_json: bool) -> None:
     with session_scope(app) as session:
         for location in reminders.to_call(session, policy, day):
             since: date = verified_on(location.last_verified, location.created_at)
-            state = policy.state(since, location.flagged_at is not None, day).value
+            state = policy.state_of(location, day).value
             if as_json:
                 click.echo(json.dumps({"id": location.id, "name": location.name,
                                        "phone": location.phone, "state": state,

@@ -65,6 +65,12 @@ class Policy:
             return State.DUE
         return State.CURRENT
 
+    def state_of(self, location: Any, today: date) -> State:
+        """The state of a published listing (a Location, or a row with its ``last_verified``,
+        ``created_at`` and ``flagged_at``)."""
+        return self.state(verified_on(location.last_verified, location.created_at),
+                          location.flagged_at is not None, today)
+
     def stale_before(self, today: date) -> date:
         """Listings last verified before this day are stale."""
         return today - timedelta(days=self.every_days)
