@@ -8,8 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +20,7 @@ from flask import Flask, current_app
 from . import migrate
 from .access_log import ACCESS_LOG_FORMAT
 from .backup_cli import backup_command, restore_command
+from .bulk import bulk_work
 from .csv_input import decode
 from .db import get_database, session_scope
 from .errors import FinderError, is_disk_full
@@ -49,23 +49,6 @@ def _fail(error: FinderError) -> click.ClickException:
     return click.ClickException(error.message)
 
 
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    """Put off the cyclic collector's full passes while bulk work runs.
-
-    Importing and indexing allocate millions of short-lived objects but make almost no
-    garbage cycles, yet at the default thresholds a full pass ran every few thousand
-    listings and took a third of the time of indexing 100k listings. The indexing process
-    an import forks inherits the setting.
-    """
-    previous = gc.get_threshold()
-    gc.set_threshold(10_000, 50, 50)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-
-
 @click.command("init")
 def init_command() -> None:
     """Create or upgrade the database schema and the search index."""
@@ -89,7 +72,7 @@ def init_command() -> None:
 @click.option("--source", type=click.Choice([source.value for source in Source]),
               default=Source.IMPORT.value, hidden=True,
               help="Where new listings come from (`finder demo` loads `demo` listings).")
-@_few_collections()
+@bulk_work()
 def import_command(file: Path, file_format: str | None, kind: str, commit_every: int,
                    source: str) -> None:
     """Import listings (CSV, or listing documents as JSON or NDJSON) or practitioners from
@@ -172,7 +155,7 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
 
 
 @click.command("reindex")
-@_few_collections()
+@bulk_work()
 def reindex_command() -> None:
     """Rebuild the search index from the database (never needed to recover from a crash)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -74,6 +74,13 @@ def _hops(value: str) -> int:
     return int(value)
 
 
+def _niceness(value: str) -> int:
+    if not value.strip().isdigit() or int(value) > 19:
+        raise ValueError("must be a whole number from 0 (the server's priority) to 19 (the "
+                         "lowest), such as 10")
+    return int(value)
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value.strip())
@@ -245,6 +252,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`-Proto` and `-Host` headers are believed (1 behind one nginx or Caddy); 0: "
             "those headers are ignored, so a client cannot claim another address.",
             _hops),
+    Setting("BULK_NICENESS", 10,
+            "How much lower the CPU priority of bulk commands (`finder import`, `reindex`, "
+            "`nppes import`, with their indexing) is than the server's, from 0 (the same) to "
+            "19, so that searches stay fast while they run.", _niceness),
     Setting("SUBMIT_RATE_LIMIT", "10/hour;30/day",
             "Listings one client address may submit per period (form or API).", _rate_limit),
     Setting("REPORT_RATE_LIMIT", "5/hour;20/day",

@@ -87,7 +87,8 @@ def data_dir(tmp_path: Path, migrated_database: Path) -> Path:
     return directory
 
 
-TEST_CONFIG = {"TESTING": True, "RATE_LIMIT": "100000/minute", "SERVER_NAME": "finder.test"}
+TEST_CONFIG = {"TESTING": True, "RATE_LIMIT": "100000/minute", "SERVER_NAME": "finder.test",
+               "BULK_NICENESS": 0}  # in-process commands would lower the test run's priority
 
 
 @pytest.fixture

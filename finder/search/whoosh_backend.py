@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import logging
+import math
 import multiprocessing
 import os
 import pickle
@@ -75,7 +76,9 @@ from .whoosh_writer import GroupedSegmentWriter
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
+STEP = 250  # changes read at a time while catching up, between looks at the clock
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
+COMMIT_EVERY = 1.0  # seconds of indexing alongside an import between commits
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 logger = logging.getLogger(__name__)
 
@@ -296,49 +299,63 @@ class WhooshBackend:
     def applied_seq(self) -> int:
         return self._current().applied_seq
 
+    def _meta(self) -> dict[str, Any]:
+        """The index's meta document: the search snapshot's, or read afresh when this
+        process does not search (reading a snapshot's arrays would be wasted there)."""
+        if self._snapshot is not None:
+            return self._current().meta
+        with self._ix.searcher() as searcher:
+            return dict(searcher.document(id=META_ID) or {})
+
     # -- writing ---------------------------------------------------------------------------
 
-    def catch_up(self, limit: int | None = None) -> int:
+    def catch_up(self, limit: int | None = None, seconds: float | None = None) -> int:
         """Apply the changes recorded after the index's ``applied_seq``; return how many.
 
-        With a ``limit`` (searches pass one, so a backlog never stalls a request) at most that
-        many changes are applied; without one, all of them in one commit. An index built from
+        All of them in one commit, or at most ``limit`` of them, or as many as fit in about
+        ``seconds`` (a batch at a time), so a caller can bound its step. An index built from
         another database, or from a newer state of it, or by another release, is rebuilt
-        instead.
+        instead. Returns 0 when another process holds the index's lock: that one applies them.
         """
         self._caught_up_at = time.monotonic()
+        deadline = math.inf if seconds is None else time.monotonic() + seconds
         with self._sessions() as session:
             database_id = _database_id(session)
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-            snapshot = self._current()
-            if _stale(snapshot.format_version, snapshot.database_id, snapshot.applied_seq,
-                      database_id, newest):
+            meta = self._meta()
+            if _stale(int(meta.get("format_version", 0)), str(meta.get("database_id", "")),
+                      int(meta.get("applied_seq", 0)), database_id, newest):
                 return self.rebuild(only_if_stale=True)
-            if newest <= snapshot.applied_seq:
+            if newest <= int(meta.get("applied_seq", 0)):
                 return 0
             try:
                 writer = self._writer(timeout=0.5)
             except LockError:
-                return 0  # another process is writing and will apply these changes
+                return 0
             try:
-                applied = _applied_seq(writer.searcher())
-                changes = session.execute(
-                    sa.select(IndexChange.seq, IndexChange.location_id)
-                    .where(IndexChange.seq > applied, IndexChange.seq <= newest)
-                    .order_by(IndexChange.seq).limit(limit)
-                ).all()
-                if not changes:
-                    writer.cancel()
-                    return 0
                 # Ask the writer's own (newest) reader what the index holds: a search snapshot
                 # may predate another process's commit, and adding twice would duplicate.
                 held = writer.searcher().reader()
-                ids = list(dict.fromkeys(change.location_id for change in changes))
-                for batch in _chunks(ids, BATCH):
-                    for location in _locations(session, batch):
+                applied, done = _applied_seq(writer.searcher()), 0
+                while applied < newest and (limit is None or done < limit) \
+                        and time.monotonic() < deadline:
+                    size = STEP if limit is None else min(STEP, limit - done)
+                    changes = session.execute(
+                        sa.select(IndexChange.seq, IndexChange.location_id)
+                        .where(IndexChange.seq > applied, IndexChange.seq <= newest)
+                        .order_by(IndexChange.seq).limit(size)
+                    ).all()
+                    if not changes:
+                        break
+                    ids = list(dict.fromkeys(change.location_id for change in changes))
+                    for location in _locations(session, ids):
                         _write(writer, location,
                                replace=held.doc_frequency("id", str(location.id)) > 0)
-                writer.update_document(id=META_ID, applied_seq=changes[-1].seq,
+                    applied, done = changes[-1].seq, done + len(changes)
+                if not done:
+                    writer.cancel()
+                    return 0
+                writer.update_document(id=META_ID, applied_seq=applied,
                                        format_version=FORMAT_VERSION, database_id=database_id)
                 writer.commit()
             except BaseException:
@@ -346,16 +363,18 @@ class WhooshBackend:
                 raise
         with self._lock:
             self._checked_at = 0.0  # make the next search reopen the new generation
-        return len(changes)
+        return done
 
     @contextmanager
     def indexing_alongside(self) -> Iterator[Applied]:
         """Index changes as they are committed, in a second process, while the block runs.
 
         A bulk import then shares the machine's two cores with its indexing rather than
-        waiting for it. The second process commits once, when the block ends, so searches
-        see the import whole; whatever it has not applied then (or if it fails) is left to
-        ``catch_up``.
+        waiting for it. The second process commits about every ``COMMIT_EVERY`` seconds and
+        lets go of the index's lock between commits, so its changes (and those of other
+        importers, which it applies too) are searchable within about two seconds, and other
+        processes take their turns. Whatever it has not applied when the block ends (or if it
+        fails) is left to ``catch_up``.
         """
         context = multiprocessing.get_context("fork")
         stop, count = context.Event(), context.Value("q", 0)
@@ -374,52 +393,25 @@ class WhooshBackend:
 
     def _follow(self, stop: Event, parent: int, count: Synchronized[int]) -> None:
         _die_with_parent()
+        self._snapshot = self._retired = None  # the parent's; this process does not search
         with self._sessions() as session:
             engine = session.get_bind()
-            if isinstance(engine, sa.Engine):
-                engine.dispose(close=False)  # the parent's connections stay the parent's
+        if isinstance(engine, sa.Engine):
+            engine.dispose(close=False)  # the parent's connections stay the parent's
+        while True:
+            stopping = stop.is_set() or os.getppid() != parent
             try:
-                writer = self._writer(timeout=0.5)
-            except LockError:
-                return  # another process is writing; catch_up applies the rest
-            try:
-                searcher = writer.searcher()
-                meta = searcher.document(id=META_ID) or {}
-                applied = int(meta.get("applied_seq", 0))
-                database_id = _database_id(session)
-                newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-                if _stale(int(meta.get("format_version", 0)), str(meta.get("database_id", "")),
-                          applied, database_id, newest):
-                    writer.cancel()  # catch_up rebuilds it
-                    return
-                held = searcher.reader()
-                done = 0
-                while True:
-                    stopping = stop.is_set() or os.getppid() != parent
-                    session.rollback()  # a new read transaction sees the latest commits
-                    changes = session.execute(
-                        sa.select(IndexChange.seq, IndexChange.location_id)
-                        .where(IndexChange.seq > applied).order_by(IndexChange.seq)
-                        .limit(BATCH)).all()
-                    ids = list(dict.fromkeys(change.location_id for change in changes))
-                    for location in _locations(session, ids):
-                        _write(writer, location,
-                               replace=held.doc_frequency("id", str(location.id)) > 0)
-                    if changes:
-                        applied, done = changes[-1].seq, done + len(changes)
-                    elif stopping:
-                        break
-                    else:
-                        stop.wait(FOLLOW_INTERVAL)
-                writer.update_document(id=META_ID, applied_seq=applied,
-                                       format_version=FORMAT_VERSION, database_id=database_id)
-                writer.commit()
-                count.value = done
-            except BaseException as exc:
-                writer.cancel()
-                if isinstance(exc, Exception) and is_disk_full(exc):
-                    return  # nothing of this run is committed; catch_up applies it later
+                applied = self.catch_up(seconds=COMMIT_EVERY)
+            except Exception as exc:
+                if is_disk_full(exc):
+                    return  # nothing of this step is committed; catch_up applies it later
                 raise
+            count.value += applied
+            if applied:
+                continue
+            if stopping:
+                return
+            stop.wait(FOLLOW_INTERVAL)
 
     def _writer(self, timeout: float) -> GroupedSegmentWriter:
         # Separate files rather than one compound file per segment: they are read with plain
@@ -433,7 +425,7 @@ class WhooshBackend:
         with self._sessions() as session:
             database_id = _database_id(session)
             newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-            same_format = self._current().format_version == FORMAT_VERSION
+            same_format = int(self._meta().get("format_version", 0)) == FORMAT_VERSION
             try:
                 writer = self._writer(timeout=60.0)
             except LockError as exc:

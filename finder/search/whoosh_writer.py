@@ -11,6 +11,10 @@ Every field of finder's index is unscored (no lengths), which this writer relies
 It also keeps a unique field unique within its own new segment: a document added again (a
 listing that changed twice while one writer was open) replaces the one added before, which
 Whoosh's writer cannot see until it commits.
+
+Merging segments at a commit goes the same way: a merged segment's postings are read a block
+at a time and renumbered with numpy, rather than handed over one call per posting (which made
+merging the slowest part of frequent commits).
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 from whoosh import formats
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3LeafMatcher
 from whoosh.fields import FieldType
+from whoosh.reading import SegmentReader
 from whoosh.util.numeric import length_to_byte
 from whoosh.util.numlists import delta_encode
 from whoosh.writing import SegmentWriter
@@ -63,8 +69,7 @@ class GroupedPostings:
         """Add a posting the way Whoosh's writer does (unique ids, and merged segments)."""
         fieldname, text, docnum, weight, value = item
         if weight != 1 or value:
-            raise ValueError(f"field {fieldname!r} has weighted postings or values, which "
-                             "this writer does not keep")
+            raise _weighted(fieldname)
         terms = self.fields.setdefault(fieldname, {})
         docnums = terms.get(text)
         if docnums is None:
@@ -150,6 +155,37 @@ class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
         super().add_document(**fields)
         self._own.update(dict.fromkeys(unique, docnum))
 
+    def add_postings_to_pool(self, reader: Any, startdoc: int,
+                             docmap: dict[int, int] | None) -> None:
+        """Add a merged segment's postings, renumbered: ``docmap`` maps the documents kept
+        (when the segment has deletions), or they follow on from ``startdoc``."""
+        if not isinstance(reader, SegmentReader):
+            super().add_postings_to_pool(reader, startdoc, docmap)
+            return
+        renumber = None
+        if docmap is not None:
+            renumber = np.full(reader.doc_count_all(), -1, dtype=np.int64)
+            renumber[np.fromiter(docmap.keys(), np.int64, len(docmap))] = np.fromiter(
+                docmap.values(), np.int64, len(docmap))
+        pool = self.pool
+        for fieldname, text, ids in stored_postings(reader):
+            if fieldname not in self.schema:
+                continue
+            numbers = renumber[ids] if renumber is not None else ids + startdoc
+            if renumber is not None:
+                numbers = numbers[numbers >= 0]
+            if not len(numbers):
+                continue
+            terms = pool.fields.setdefault(fieldname, {})
+            docnums = terms.get(text)
+            added = array("I", numbers.astype(np.uint32).tobytes())
+            if docnums is None:
+                terms[text] = added
+            else:
+                if added[0] < docnums[-1]:
+                    pool.unordered.add((fieldname, text))
+                docnums.extend(added)
+
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         for fieldname, text in self.pool.unordered:
@@ -157,6 +193,39 @@ class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
             terms[text] = array("I", sorted(terms[text]))
         write_postings(self.fieldwriter, self.schema, self.pool.fields)
         self.fieldwriter.close()
+
+
+def stored_postings(reader: SegmentReader) -> Iterator[tuple[str, bytes, np.ndarray]]:
+    """Yield every term of a segment with the numbers of the documents holding it, deleted
+    ones included, a block at a time; every posting must have weight 1 and no value."""
+    terms = reader._terms
+    for (fieldname, text), terminfo in terms.items():
+        if fieldname not in reader.schema:
+            continue
+        matcher = terms._codec.postings_reader(terms._postfile, terminfo,
+                                               reader.schema[fieldname].format)
+        if not isinstance(matcher, W3LeafMatcher):  # a single posting, kept in the term
+            ids, weights, values = terminfo.inlined_postings()
+            if any(weight != 1 for weight in weights) or any(values):
+                raise _weighted(fieldname)
+            yield fieldname, text, np.array(ids, dtype=np.int64)
+            continue
+        blocks = []
+        while matcher.is_active():
+            matcher._read_data()
+            gaps, weights, values = matcher._data
+            if weights is not None or values is not None:
+                raise _weighted(fieldname)
+            blocks.append(np.cumsum(np.asarray(gaps, dtype=np.int64)))
+            if matcher._lastblock:
+                break
+            matcher._next_block()
+        yield fieldname, text, np.concatenate(blocks)
+
+
+def _weighted(fieldname: str) -> ValueError:
+    return ValueError(f"field {fieldname!r} has weighted postings or values, which this "
+                      "writer does not keep")
 
 
 def write_postings(fieldwriter: Any, schema: Any, fields: dict[str, dict[bytes, array[int]]]

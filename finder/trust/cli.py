@@ -13,6 +13,7 @@ import click
 from flask import Flask, current_app, url_for
 from sqlalchemy.orm import Session
 
+from ..bulk import bulk_work
 from ..clinics import owners
 from ..db import get_database, session_scope
 from ..errors import FinderError
@@ -107,6 +108,7 @@ def nppes_group() -> None:
                    "listing holds the NPI of, for moderators to review.")
 @click.option("--batch-size", type=click.IntRange(1), default=nppes.BATCH_SIZE,
               show_default=True, help="Registry rows per database transaction.")
+@bulk_work()
 def import_command(file: Path, create_listings: bool, batch_size: int) -> None:
     """Import the NPPES dissemination CSV (npidata_pfile), keeping its physical therapists
     and PT clinics, then verify the directory's NPIs; reruns change nothing."""

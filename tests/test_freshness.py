@@ -1,0 +1,111 @@
+"""Imports on a live directory: their changes become searchable as they go, at a priority
+below the server's."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import AUSTIN, Server, csv_text, near, row
+
+IMPORTERS = 4
+ROWS = 2000  # per importer: enough that each import runs for seconds on a loaded machine
+LAG_LIMIT = 10.0  # seconds, for a loaded test machine; the benchmark measures the real lag
+
+
+def _import(data_dir: Path, path: Path, **settings: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FINDER_DATA_DIR": str(data_dir), **settings}
+    return subprocess.Popen([sys.executable, "-m", "finder", "import", str(path),
+                             "--commit-every", "50"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _searchable(server: Server) -> int:
+    url = f"{server.url}/api/v1/search?postcode=78701&radius=100&limit=1&q=sciatica"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        total: int = json.load(response)["total"]
+        return total
+
+
+def _committed(database: Path) -> int:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
+        count: int = connection.execute("SELECT count(*) FROM location").fetchone()[0]
+        return count
+
+
+def test_four_concurrent_imports_are_searchable_as_they_go(data_dir: Path,
+                                                            tmp_path: Path) -> None:
+    files = []
+    for importer in range(IMPORTERS):
+        path = tmp_path / f"chain-{importer}.csv"
+        path.write_text(csv_text([
+            row(f"c{importer}-{n}", f"Clinic {importer}-{n}",
+                near(AUSTIN, 1 + n % 40, bearing=n * 7 % 360),
+                description="Dry needling for sciatica and back pain.")
+            for n in range(ROWS)]))
+        files.append(path)
+    server = Server(data_dir, settings={"FINDER_RATE_LIMIT": "100000/minute"})
+    try:
+        imports = [_import(data_dir, path) for path in files]
+        samples: list[tuple[float, int, int]] = []  # (time, committed, searchable)
+        first_finished = None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            committed = _committed(data_dir / "finder.sqlite3")
+            samples.append((time.monotonic(), committed, _searchable(server)))
+            if first_finished is None and any(p.poll() is not None for p in imports):
+                first_finished = time.monotonic()
+            if all(p.poll() is not None for p in imports) and samples[-1][2] == \
+                    IMPORTERS * ROWS:
+                break
+            time.sleep(0.1)
+        outputs = [p.communicate()[0].decode() for p in imports]
+    finally:
+        server.stop()
+    assert all(f"created {ROWS}," in output for output in outputs), outputs
+    assert samples[-1][2] == IMPORTERS * ROWS
+    # Each count the database reached was searchable soon after, imports still running:
+    # not only when the import holding the index's lock ended.
+    assert first_finished is not None
+    assert any(0 < searchable for at, _c, searchable in samples if at < first_finished)
+    lags = [next(later for later, _c, searchable in samples if searchable >= committed) - at
+            for at, committed, _s in samples]
+    assert max(lags) < LAG_LIMIT, max(lags)
+
+
+def _niceness(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19: nice
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_an_import_and_its_indexing_run_below_the_servers_priority(
+        data_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "listings.csv"
+    path.write_text(csv_text([row(f"r{n}", f"Clinic {n}", near(AUSTIN, 1 + n % 9))
+                              for n in range(ROWS)]))
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    process = _import(data_dir, path, FINDER_BULK_NICENESS="7")
+    seen: dict[str, set[int]] = {"import": set(), "indexing": set()}
+    while process.poll() is None:
+        for name, pids in (("import", [process.pid]), ("indexing", _children(process.pid))):
+            seen[name].update(nice for nice in map(_niceness, pids) if nice is not None)
+        time.sleep(0.01)
+    assert f"created {ROWS}," in process.communicate()[0].decode()
+    assert own + 7 in seen["import"] and own + 7 in seen["indexing"], seen
