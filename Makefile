@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SYSTEM_PACKAGES := chromium postgresql postgresql-15-postgis-3 redis-server
 
-.PHONY: run test lint install system-deps bench bench-deps soak clean
+.PHONY: run test lint install system-deps bench bench-deps soak freshness clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: bench-deps
 # 10 minutes at 80% of the measured throughput, 100k listings, imports running (bench/README.md).
 soak: bench-deps
 	SOAK_COMMAND="make soak$(if $(SOAK_ARGS), SOAK_ARGS='$(SOAK_ARGS)')" $(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Search latency while a 20k backlog is applied; lag of four concurrent imports (bench/README.md).
+freshness: bench-deps
+	FRESHNESS_COMMAND="make freshness" $(BIN)/python -m bench.freshness
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

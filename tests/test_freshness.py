@@ -12,7 +12,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import AUSTIN, Server, csv_text, near, row
+from flask import Flask
+
+from finder.search import MatchQuery, get_backend
+from finder.search.whoosh_backend import WhooshBackend
+from tests.conftest import AUSTIN, Server, csv_text, load, near, row
 
 IMPORTERS = 4
 ROWS = 2000  # per importer: enough that each import runs for seconds on a loaded machine
@@ -109,3 +113,18 @@ def test_an_import_and_its_indexing_run_below_the_servers_priority(
         time.sleep(0.01)
     assert f"created {ROWS}," in process.communicate()[0].decode()
     assert own + 7 in seen["import"] and own + 7 in seen["indexing"], seen
+
+
+def test_a_search_keeps_its_generation_while_newer_ones_arrive(app: Flask) -> None:
+    # Imports commit about every second; a slow search must not find its index closed.
+    load(app, [row("a", "Alpha Physio", AUSTIN)])
+    backend = get_backend(app)
+    assert isinstance(backend, WhooshBackend)
+    with backend._reading() as held:
+        for n in range(3):
+            load(app, [row(f"n{n}", f"Newer Physio {n}", near(AUSTIN, 1 + n))])
+            backend.refresh()
+        assert held.retired and not held.searcher.is_closed
+        assert [len(alive.nonzero()[0]) for _data, _reader, alive in held.segments] == [1]
+    assert held.searcher.is_closed  # by its last search
+    assert len(backend.match(MatchQuery(AUSTIN[0], AUSTIN[1], None)).ids) == 4

@@ -129,6 +129,10 @@ class SearchBackend(Protocol):
         """Return the ``seq`` of the newest listing change that searches see."""
         ...
 
+    def refresh(self) -> None:
+        """Open what another process committed now, so that a search need not."""
+        ...
+
     def indexing_alongside(self) -> AbstractContextManager[Applied]:
         """Apply changes as they are committed while the block runs (a bulk import), where
         that overlaps the work; ``catch_up`` afterwards applies the rest."""

@@ -56,5 +56,6 @@ class Applier:
                 self._stop.wait(RETRY)
                 continue
             self.last_error = ""
+            self.backend.refresh()  # another worker or an import may have committed
             if not applied:
                 self._stop.wait(INTERVAL)

@@ -342,6 +342,9 @@ class PostgisBackend:
         with _translated(), self._read_engine.connect() as connection:
             return int(connection.scalar(sa.text("SELECT applied_seq FROM search_state")) or 0)
 
+    def refresh(self) -> None:
+        pass  # every query reads the tables as committed
+
     # -- writing ---------------------------------------------------------------------------
 
     def indexing_alongside(self) -> AbstractContextManager[Applied]:

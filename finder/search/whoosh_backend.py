@@ -94,6 +94,8 @@ class _Snapshot:
     corrected: dict[Concept, tuple[Concept, str]] = field(default_factory=dict)
     # Each segment's reader of listings' public JSON, opened on first use.
     listing_columns: dict[int, ColumnReader] = field(default_factory=dict)
+    users: int = 0  # searches using it now
+    retired: bool = False  # replaced by a newer generation: closed when no search uses it
 
     def listing_json(self, position: int, row: int) -> bytes:
         column = self.listing_columns.get(position)
@@ -142,7 +144,6 @@ class WhooshBackend:
         self._sessions = sessions
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
-        self._retired: _Snapshot | None = None
         self._segments: dict[str, SegmentData] = {}
         self._checked_at = 0.0
         self._caught_up_at = 0.0
@@ -176,22 +177,22 @@ class WhooshBackend:
 
     def close(self) -> None:
         with self._lock:
-            for snapshot in (self._snapshot, self._retired):
-                if snapshot is not None:
-                    snapshot.searcher.close()
-            self._snapshot = self._retired = None
+            if self._snapshot is not None:
+                self._snapshot.searcher.close()
+            self._snapshot = None
             self._ix.close()
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _current(self) -> _Snapshot:
-        """Return the snapshot, reopening it if another commit made it stale."""
+    def _current(self, check: bool = False) -> _Snapshot:
+        """Return the snapshot, reopening it if another commit made it stale (looked at
+        every REFRESH_INTERVAL, or now when asked to ``check``)."""
         with self._lock:
             now = time.monotonic()
             snapshot = self._snapshot
             if snapshot is None:
                 self._snapshot = snapshot = self._load(self._ix.searcher())
-            elif now - self._checked_at >= REFRESH_INTERVAL:
+            elif check or now - self._checked_at >= REFRESH_INTERVAL:
                 self._checked_at = now
                 if not snapshot.searcher.up_to_date():
                     # A new searcher, not refresh(): refresh() reuses segment readers and
@@ -201,10 +202,24 @@ class WhooshBackend:
             return snapshot
 
     def _retire(self, snapshot: _Snapshot) -> None:
-        """Close the snapshot retired before this one; a search may still use this one."""
-        if self._retired is not None:
-            self._retired.searcher.close()
-        self._retired = snapshot
+        """Close a replaced snapshot, or have its last search close it."""
+        snapshot.retired = True
+        if not snapshot.users:
+            snapshot.searcher.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Snapshot]:
+        """The current snapshot, kept open while the block uses it."""
+        with self._lock:
+            snapshot = self._current()
+            snapshot.users += 1
+        try:
+            yield snapshot
+        finally:
+            with self._lock:
+                snapshot.users -= 1
+                if snapshot.retired and not snapshot.users:
+                    snapshot.searcher.close()
 
     def _load(self, searcher: Searcher) -> _Snapshot:
         meta = searcher.document(id=META_ID) or {}
@@ -229,66 +244,67 @@ class WhooshBackend:
                 self.catch_up(limit=BATCH)
             except Exception:  # a full disk, say: answer from the index as it stands
                 logger.warning("could not apply listing changes", exc_info=True)
-        snapshot = self._current()
-        concepts, corrections = (self._correct(snapshot, request.concepts) if request.correct
-                                else (request.concepts, {}))
-        matched: list[TextMatch | None] = [None] * len(snapshot.segments)
-        if request.nearest is None and request.radius_km is not None:
-            matched = [match_text(data, reader, alive, request.lat, request.lon,
-                                  request.radius_km, concepts)
-                       for data, reader, alive in snapshot.segments]
-            self._recent.match = (snapshot, _area(request, concepts), matched)
-        parts = [match_segment(data, reader, alive, request, concepts, found)
-                 for (data, reader, alive), found in zip(snapshot.segments, matched,
-                                                         strict=True)]
-        if not parts:
-            return Matches.empty(concepts)
-        lats = np.concatenate([p.lats for p in parts])
-        lons = np.concatenate([p.lons for p in parts])
-        distance = geo.geodesic_km_many(request.lat, request.lon, lats, lons)
-        inside = distance <= np.repeat([p.radius_km for p in parts], [len(p.ids) for p in parts])
-        return Matches(
-            ids=np.concatenate([p.ids for p in parts])[inside],
-            distance_km=distance[inside],
-            text=np.concatenate([p.text for p in parts])[inside],
-            best=np.concatenate([p.best for p in parts], axis=1)[:, inside],
-            verified_on=np.concatenate([p.verified_on for p in parts])[inside],
-            concepts=concepts,
-            corrections=corrections,
-        )
+        with self._reading() as snapshot:
+            concepts, corrections = (self._correct(snapshot, request.concepts)
+                                     if request.correct else (request.concepts, {}))
+            matched: list[TextMatch | None] = [None] * len(snapshot.segments)
+            if request.nearest is None and request.radius_km is not None:
+                matched = [match_text(data, reader, alive, request.lat, request.lon,
+                                      request.radius_km, concepts)
+                           for data, reader, alive in snapshot.segments]
+                self._recent.match = (snapshot, _area(request, concepts), matched)
+            parts = [match_segment(data, reader, alive, request, concepts, found)
+                     for (data, reader, alive), found in zip(snapshot.segments, matched,
+                                                             strict=True)]
+            if not parts:
+                return Matches.empty(concepts)
+            lats = np.concatenate([p.lats for p in parts])
+            lons = np.concatenate([p.lons for p in parts])
+            distance = geo.geodesic_km_many(request.lat, request.lon, lats, lons)
+            inside = distance <= np.repeat([p.radius_km for p in parts],
+                                           [len(p.ids) for p in parts])
+            return Matches(
+                ids=np.concatenate([p.ids for p in parts])[inside],
+                distance_km=distance[inside],
+                text=np.concatenate([p.text for p in parts])[inside],
+                best=np.concatenate([p.best for p in parts], axis=1)[:, inside],
+                verified_on=np.concatenate([p.verified_on for p in parts])[inside],
+                concepts=concepts,
+                corrections=corrections,
+            )
 
     def facets(self, request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
         counts: dict[str, Counter[str]] = {name: Counter() for name in names}
-        snapshot = self._current()
-        # The search just made in this thread matched the same keywords in the same area:
-        # its rows are counted rather than found again.
-        matched: list[TextMatch | None] = [None] * len(snapshot.segments)
-        recent = getattr(self._recent, "match", None)
-        if recent and recent[0] is snapshot and recent[1] == _area(request, request.concepts):
-            matched = recent[2]
-        for (data, reader, alive), found in zip(snapshot.segments, matched, strict=True):
-            for name, values in facet_segment(data, reader, alive, request, names,
-                                              found).items():
-                counts[name].update(values)
-        return {name: dict(found) for name, found in counts.items()}
+        with self._reading() as snapshot:
+            # The search just made in this thread matched the same keywords in the same area:
+            # its rows are counted rather than found again.
+            matched: list[TextMatch | None] = [None] * len(snapshot.segments)
+            recent = getattr(self._recent, "match", None)
+            if recent and recent[0] is snapshot and recent[1] == _area(request, request.concepts):
+                matched = recent[2]
+            for (data, reader, alive), found in zip(snapshot.segments, matched, strict=True):
+                for name, values in facet_segment(data, reader, alive, request, names,
+                                                  found).items():
+                    counts[name].update(values)
+            return {name: dict(found) for name, found in counts.items()}
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         """Return the public JSON of these listings as the searchable generation has them."""
-        snapshot = self._current()
-        found: dict[int, dict[str, Any]] = {}
-        for position, (data, _reader, alive) in enumerate(snapshot.segments):
-            for listing_id, row in data.rows_of(ids):
-                if alive[row]:
-                    found[listing_id] = orjson.loads(snapshot.listing_json(position, row))
-        return found
+        with self._reading() as snapshot:
+            found: dict[int, dict[str, Any]] = {}
+            for position, (data, _reader, alive) in enumerate(snapshot.segments):
+                for listing_id, row in data.rows_of(ids):
+                    if alive[row]:
+                        found[listing_id] = orjson.loads(snapshot.listing_json(position, row))
+            return found
 
     def warm_up(self, queries: Iterable[str]) -> None:
         """Build the scores of likely queries' concepts, so first searches are not slow."""
-        snapshot = self._current()
-        concepts = [concept for text in queries for concept in parse(text)]
-        for data, reader, _alive in snapshot.segments:
-            for concept in concepts:
-                data.prepare(reader, concept)
+        with self._reading() as snapshot:
+            concepts = [concept for text in queries for concept in parse(text)]
+            for data, reader, _alive in snapshot.segments:
+                for concept in concepts:
+                    data.prepare(reader, concept)
 
     def _correct(self, snapshot: _Snapshot, concepts: list[Concept]
                  ) -> tuple[list[Concept], dict[str, str]]:
@@ -298,6 +314,11 @@ class WhooshBackend:
 
     def applied_seq(self) -> int:
         return self._current().applied_seq
+
+    def refresh(self) -> None:
+        # Reading a new generation builds the arrays of its new segments (a merged one can
+        # take a while): the applier does it here so that a search rarely has to.
+        self._current(check=True)
 
     def _meta(self) -> dict[str, Any]:
         """The index's meta document: the search snapshot's, or read afresh when this
@@ -393,7 +414,7 @@ class WhooshBackend:
 
     def _follow(self, stop: Event, parent: int, count: Synchronized[int]) -> None:
         _die_with_parent()
-        self._snapshot = self._retired = None  # the parent's; this process does not search
+        self._snapshot = None  # the parent's; this process does not search
         with self._sessions() as session:
             engine = session.get_bind()
         if isinstance(engine, sa.Engine):
