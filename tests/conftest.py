@@ -28,6 +28,7 @@ from finder.geocode import get_geocoder
 from finder.importer import ImportReport, import_csv, read_rows
 from finder.search import get_backend
 from finder.validation import FIELDS
+from tests.browser import chromium  # noqa: F401  (one Chromium for the session)
 from tests.postgres import PostgresServer, free_port
 
 AUSTIN = (30.2713, -97.7426)  # the centroid of ZIP 78701
