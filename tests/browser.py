@@ -20,13 +20,21 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PageFactory = Callable[..., Page]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """One Chromium for the whole run, started when a test first needs it: each test opens
+    its own contexts (cookies, storage and cache of their own) and closes them."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
                                              args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Browser) -> Browser:
+    """The Chromium of the browser tests (the name the test modules import)."""
+    return chromium
 
 
 class RequestLog:

@@ -17,7 +17,7 @@ from finder.db import session_scope
 from finder.models import Location
 from tests import browser as browsing
 from tests.browser import DESKTOP, PageFactory, page_factory
-from tests.conftest import AUSTIN, Server, load, near, row
+from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
 
 browser = browsing.browser  # the module's Chromium
 MOBILE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
@@ -51,9 +51,8 @@ TELEHEALTH_CLINICS = [f"Telehealth Clinic {i:02d}" for i in range(1, 12)]
 
 
 
-@pytest.fixture
-def site(app: Flask, request: pytest.FixtureRequest) -> Server:
-    """Serve a small Austin directory: load it first, then start the real server on it."""
+def _fill(app: Flask) -> None:
+    """A small Austin directory."""
     report = load(app, [
         row("needle", "Needle Point PT", NEEDLE_POINT, services="Dry needling; Manual therapy",
             conditions="Low back pain", hours="Mon-Fri 08:00-18:00; Sat 09:00-13:00",
@@ -75,8 +74,13 @@ def site(app: Flask, request: pytest.FixtureRequest) -> Server:
         session.execute(sa.update(Location).where(Location.external_id == "needle")
                         .values(last_verified=date(2026, 1, 15)))
         session.commit()
-    server: Server = request.getfixturevalue("server")
-    return server
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    """Serve the small Austin directory with a real server, one for the module: its browser
+    tests only read."""
+    yield from serve_directory(tmp_path_factory, migrated_database, "browser", _fill)
 
 
 @pytest.fixture

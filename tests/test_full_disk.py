@@ -90,7 +90,7 @@ def test_an_import_that_fills_the_disk_loses_nothing(small_disk: Path, tmp_path:
             status, health = get(f"{server.url}/healthz")
             if health.get("checks", {}).get("index") == "ok":
                 break
-            time.sleep(2)
+            time.sleep(0.2)
         assert health["checks"]["index"] == "ok" and health["status"] == "ok", health
     finally:
         server.stop()

@@ -22,7 +22,7 @@ from finder.security import CONTENT_SECURITY_POLICY
 from finder.settings import BY_NAME
 from tests import browser as browsing
 from tests.browser import DESKTOP, NARROW, PHONE, PageFactory, assert_accessible, page_factory
-from tests.conftest import AUSTIN, TEST_CONFIG, Server, load, near, row
+from tests.conftest import AUSTIN, TEST_CONFIG, Server, load, near, row, serve_directory
 
 browser = browsing.browser  # the module's Chromium
 
@@ -334,13 +334,16 @@ def test_no_results_no_map(make_app: Any) -> None:
 # --- in the browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def site(app: Flask, request: pytest.FixtureRequest) -> Server:
-    """Serve the Austin directory with a real `finder serve`."""
+def _fill(app: Flask) -> None:
     report = load(app, directory_rows())
     assert report.rejected == []
-    server: Server = request.getfixturevalue("server")
-    return server
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    """Serve the Austin directory with a real `finder serve`, one for the module: its browser
+    tests only read."""
+    yield from serve_directory(tmp_path_factory, migrated_database, "map", _fill)
 
 
 @pytest.fixture

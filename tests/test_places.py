@@ -23,7 +23,7 @@ from finder.db import session_scope
 from finder.models import Location, Status
 from tests import browser as browsing
 from tests.browser import DESKTOP, NARROW, PHONE, PageFactory, assert_accessible, page_factory
-from tests.conftest import AUSTIN, Server, load, near, row
+from tests.conftest import AUSTIN, Server, load, near, row, serve_directory
 
 browser = browsing.browser  # the module's Chromium
 
@@ -655,9 +655,8 @@ def test_sitemap_of_an_empty_directory_lists_the_home_page(client: FlaskClient) 
 # --- in a real browser against `finder serve` -----------------------------------------------
 
 
-@pytest.fixture
-def site(app: Flask, request: pytest.FixtureRequest) -> Server:
-    """Serve the directory above (with one long name) from a real server."""
+def _fill(app: Flask) -> None:
+    """The directory above, with one long name."""
     report = load(app, [*DIRECTORY, row(
         "long", "The Extraordinarily Long-Named Capitol Dry Needling & Sports Rehabilitation "
         "Centre", near(AUSTIN, 2.0, 10.0), services="Dry needling; Sports rehabilitation",
@@ -665,8 +664,13 @@ def site(app: Flask, request: pytest.FixtureRequest) -> Server:
         phone="512-555-0199", telehealth="yes")])
     assert report.rejected == []
     set_status(app, UNPUBLISHED, Status.UNPUBLISHED)
-    server: Server = request.getfixturevalue("server")
-    return server
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    """Serve that directory from a real server, one for the module: its browser tests only
+    read."""
+    yield from serve_directory(tmp_path_factory, migrated_database, "places", _fill)
 
 
 @pytest.fixture

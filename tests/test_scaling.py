@@ -13,6 +13,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,15 @@ def test_serve_processes_on_one_postgresql_show_every_change_under_load(
                                                  "FINDER_DATA_DIR": str(tmp_path / "cli")})
 
     finder_import("base", [row(f"base-{i}", f"Clinic {i}", AUSTIN) for i in range(20)])
-    servers = [Server(tmp_path / name, workers=2, settings=settings) for name in ("a", "b")]
+    # Started side by side: each start mostly waits for its workers to warm up.
+    with ThreadPoolExecutor(2) as pool:
+        starting = [pool.submit(Server, tmp_path / name, workers=2, settings=settings)
+                    for name in ("a", "b")]
+    failed = [future for future in starting if future.exception() is not None]
+    for future in starting:
+        if failed and future.exception() is None:
+            future.result().stop()
+    servers = [future.result() for future in starting]
     errors: list[str] = []
     stop = threading.Event()
 

@@ -24,7 +24,7 @@ from tests.browser import (
     browser,  # noqa: F401  (the module's Chromium)
     page_factory,
 )
-from tests.conftest import AUSTIN, TEST_CONFIG, Server, load, near, row
+from tests.conftest import AUSTIN, TEST_CONFIG, Server, load, near, row, serve_directory
 
 STATIC = Path(__file__).parent.parent / "finder" / "static"
 
@@ -223,12 +223,14 @@ def test_focus_ring_colours_contrast_with_every_background_in_the_stylesheet() -
             assert contrast(ring, background) >= 3, background
 
 
-@pytest.fixture
-def site(app: Flask, request: pytest.FixtureRequest) -> Server:
-    """A real server on a small directory."""
+def _fill(app: Flask) -> None:
     load(app, [row("needle", "Needle Point PT", near(AUSTIN, 0.5), services="Dry needling")])
-    server: Server = request.getfixturevalue("server")
-    return server
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_database: Path) -> Iterator[Server]:
+    """A real server on a small directory, one for the module: its browser tests only read."""
+    yield from serve_directory(tmp_path_factory, migrated_database, "transfer", _fill)
 
 
 @pytest.fixture
