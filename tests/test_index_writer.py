@@ -14,7 +14,7 @@ from whoosh.writing import SegmentWriter
 from finder.db import session_scope
 from finder.generate import write_csv, write_practitioners_csv
 from finder.models import Location
-from finder.search import MatchQuery, get_backend
+from finder.search import MatchQuery, get_backend, whoosh_backend
 from finder.search.documents import document, indexed, schema
 from finder.search.whoosh_writer import GroupedSegmentWriter
 from tests.conftest import AUSTIN, Runner, load, row
@@ -83,6 +83,21 @@ def test_merging_segments_writes_the_files_whoosh_writes(app: Flask, tmp_path: P
         merged[name] = _files(folder, newest=True)
     assert len(merged["whoosh"]) > 5
     assert merged["grouped"] == merged["whoosh"]
+
+
+def test_catching_up_merges_small_segments_and_leaves_large_ones(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whoosh_backend, "MERGE_MAX_DOCS", 40)
+    load(app, [row(f"big{n}", f"Clinic {n}", AUSTIN) for n in range(60)])  # one segment
+    backend = get_backend(app)
+    assert isinstance(backend, whoosh_backend.WhooshBackend)
+    for commit in range(12):
+        load(app, [row(f"s{commit}-{n}", f"Small {commit} {n}", AUSTIN) for n in range(3)])
+        assert len(backend._ix._segments()) <= 1 + whoosh_backend.MERGE_AT  # the large one
+    sizes = sorted(segment.doc_count_all() for segment in backend._ix._segments())
+    assert sizes[-1] == 61  # the 60 and the first meta document, never merged again
+    assert sum(sizes) < 61 + 12 * 4  # merged segments dropped their deleted meta documents
+    assert len(backend.match(MatchQuery(AUSTIN[0], AUSTIN[1], None)).ids) == 60 + 12 * 3
 
 
 def test_a_document_added_twice_by_one_writer_is_held_once(tmp_path: Path) -> None:

@@ -133,9 +133,11 @@ class SearchBackend(Protocol):
         """Open what another process committed now, so that a search need not."""
         ...
 
-    def indexing_alongside(self) -> AbstractContextManager[Applied]:
-        """Apply changes as they are committed while the block runs (a bulk import), where
-        that overlaps the work; ``catch_up`` afterwards applies the rest."""
+    def indexing_alongside(self, commit_every: float = 1.0
+                           ) -> AbstractContextManager[Applied]:
+        """Apply changes as they are committed while the block runs (an import), making
+        them searchable about every ``commit_every`` seconds, where that overlaps the work;
+        ``catch_up`` afterwards applies the rest."""
         ...
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:

@@ -347,7 +347,8 @@ class PostgisBackend:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def indexing_alongside(self) -> AbstractContextManager[Applied]:
+    def indexing_alongside(self, commit_every: float = 1.0
+                           ) -> AbstractContextManager[Applied]:
         return nullcontext(Applied())  # catch_up's set-wise SQL gains nothing from following along
 
     def catch_up(self, limit: int | None = None) -> int:

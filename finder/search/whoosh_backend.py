@@ -39,7 +39,7 @@ from whoosh import index, writing
 from whoosh.columns import ColumnReader
 from whoosh.fields import Schema
 from whoosh.index import LockError
-from whoosh.reading import IndexReader
+from whoosh.reading import IndexReader, SegmentReader
 from whoosh.searching import Searcher
 
 from .. import geo
@@ -77,8 +77,9 @@ REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 STEP = 250  # changes read at a time while catching up, between looks at the clock
+MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
+MERGE_MAX_DOCS = 10_000  # documents one commit merges at most (about 2 s of work)
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
-COMMIT_EVERY = 1.0  # seconds of indexing alongside an import between commits
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 logger = logging.getLogger(__name__)
 
@@ -378,7 +379,7 @@ class WhooshBackend:
                     return 0
                 writer.update_document(id=META_ID, applied_seq=applied,
                                        format_version=FORMAT_VERSION, database_id=database_id)
-                writer.commit()
+                writer.commit(mergetype=merge_small)
             except BaseException:
                 writer.cancel()
                 raise
@@ -387,19 +388,20 @@ class WhooshBackend:
         return done
 
     @contextmanager
-    def indexing_alongside(self) -> Iterator[Applied]:
+    def indexing_alongside(self, commit_every: float = 1.0) -> Iterator[Applied]:
         """Index changes as they are committed, in a second process, while the block runs.
 
-        A bulk import then shares the machine's two cores with its indexing rather than
-        waiting for it. The second process commits about every ``COMMIT_EVERY`` seconds and
-        lets go of the index's lock between commits, so its changes (and those of other
-        importers, which it applies too) are searchable within about two seconds, and other
+        An import then shares the machine's two cores with its indexing rather than waiting
+        for it. The second process commits about every ``commit_every`` seconds and lets go
+        of the index's lock between commits, so its changes (and those of other importers,
+        which it applies too) are searchable within about that long plus a second, and other
         processes take their turns. Whatever it has not applied when the block ends (or if it
         fails) is left to ``catch_up``.
         """
         context = multiprocessing.get_context("fork")
         stop, count = context.Event(), context.Value("q", 0)
-        follower = context.Process(target=self._follow, args=(stop, os.getpid(), count),
+        follower = context.Process(target=self._follow,
+                                   args=(stop, os.getpid(), count, commit_every),
                                    name="finder-indexer", daemon=True)
         follower.start()
         applied = Applied()
@@ -412,7 +414,8 @@ class WhooshBackend:
             with self._lock:
                 self._checked_at = 0.0
 
-    def _follow(self, stop: Event, parent: int, count: Synchronized[int]) -> None:
+    def _follow(self, stop: Event, parent: int, count: Synchronized[int],
+                commit_every: float) -> None:
         _die_with_parent()
         self._snapshot = None  # the parent's; this process does not search
         with self._sessions() as session:
@@ -422,7 +425,7 @@ class WhooshBackend:
         while True:
             stopping = stop.is_set() or os.getppid() != parent
             try:
-                applied = self.catch_up(seconds=COMMIT_EVERY)
+                applied = self.catch_up(seconds=commit_every)
             except Exception as exc:
                 if is_disk_full(exc):
                     return  # nothing of this step is committed; catch_up applies it later
@@ -481,6 +484,34 @@ class WhooshBackend:
         with self._lock:
             self._checked_at = 0.0
         return count
+
+
+def merge_small(writer: writing.SegmentWriter, segments: list[Any]) -> list[Any]:
+    """Whoosh merge policy of catching up: once MERGE_AT segments of under MERGE_MAX_DOCS
+    documents gather, merge the smallest of them, up to MERGE_MAX_DOCS in all.
+
+    Frequent commits make many small segments, and each costs every search a little. Whoosh's
+    own policy (MERGE_SMALL) would in time merge large segments too, holding the index's lock
+    for as long as indexing them anew; here no commit merges more than a few seconds' worth,
+    and larger segments are left as they are (`finder reindex` makes one of everything).
+    """
+    small = sorted((segment for segment in segments
+                    if segment.doc_count_all() < MERGE_MAX_DOCS),
+                   key=lambda segment: segment.doc_count_all())
+    if len(small) < MERGE_AT:
+        return segments
+    chosen: list[Any] = []
+    total = 0
+    for segment in small:
+        if len(chosen) >= 2 and total + segment.doc_count_all() > MERGE_MAX_DOCS:
+            break
+        chosen.append(segment)
+        total += segment.doc_count_all()
+    for segment in chosen:
+        reader = SegmentReader(writer.storage, writer.schema, segment)
+        writer.add_reader(reader)
+        reader.close()
+    return [segment for segment in segments if segment not in chosen]
 
 
 def _open_existing(path: Path) -> index.Index | None:
