@@ -87,7 +87,7 @@ def test_merging_segments_writes_the_files_whoosh_writes(app: Flask, tmp_path: P
 
 def test_catching_up_merges_small_segments_and_leaves_large_ones(
         app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(whoosh_backend, "MERGE_MAX_DOCS", 40)
+    monkeypatch.setattr(whoosh_backend, "SERVING_MERGE_DOCS", 40)
     load(app, [row(f"big{n}", f"Clinic {n}", AUSTIN) for n in range(60)])  # one segment
     backend = get_backend(app)
     assert isinstance(backend, whoosh_backend.WhooshBackend)

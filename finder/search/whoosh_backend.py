@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -78,7 +79,8 @@ CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 STEP = 250  # changes read at a time while catching up, between looks at the clock
 MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
-MERGE_MAX_DOCS = 10_000  # documents one commit merges at most (about 2 s of work)
+MERGE_MAX_DOCS = 10_000  # documents one commit alongside an import merges at most (~2 s)
+SERVING_MERGE_DOCS = 2_500  # ...and one in a server, where merging holds up its searches
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 logger = logging.getLogger(__name__)
@@ -331,12 +333,14 @@ class WhooshBackend:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def catch_up(self, limit: int | None = None, seconds: float | None = None) -> int:
+    def catch_up(self, limit: int | None = None, seconds: float | None = None,
+                 merge_docs: int | None = None) -> int:
         """Apply the changes recorded after the index's ``applied_seq``; return how many.
 
         All of them in one commit, or at most ``limit`` of them, or as many as fit in about
-        ``seconds`` (a batch at a time), so a caller can bound its step. An index built from
-        another database, or from a newer state of it, or by another release, is rebuilt
+        ``seconds`` (a batch at a time), so a caller can bound its step; the commit merges
+        small segments of up to ``merge_docs`` documents (see ``merge_small``). An index built
+        from another database, or from a newer state of it, or by another release, is rebuilt
         instead. Returns 0 when another process holds the index's lock: that one applies them.
         """
         self._caught_up_at = time.monotonic()
@@ -379,7 +383,8 @@ class WhooshBackend:
                     return 0
                 writer.update_document(id=META_ID, applied_seq=applied,
                                        format_version=FORMAT_VERSION, database_id=database_id)
-                writer.commit(mergetype=merge_small)
+                writer.commit(mergetype=partial(merge_small, up_to=SERVING_MERGE_DOCS
+                                                if merge_docs is None else merge_docs))
             except BaseException:
                 writer.cancel()
                 raise
@@ -425,7 +430,7 @@ class WhooshBackend:
         while True:
             stopping = stop.is_set() or os.getppid() != parent
             try:
-                applied = self.catch_up(seconds=commit_every)
+                applied = self.catch_up(seconds=commit_every, merge_docs=MERGE_MAX_DOCS)
             except Exception as exc:
                 if is_disk_full(exc):
                     return  # nothing of this step is committed; catch_up applies it later
@@ -486,9 +491,9 @@ class WhooshBackend:
         return count
 
 
-def merge_small(writer: writing.SegmentWriter, segments: list[Any]) -> list[Any]:
-    """Whoosh merge policy of catching up: once MERGE_AT segments of under MERGE_MAX_DOCS
-    documents gather, merge the smallest of them, up to MERGE_MAX_DOCS in all.
+def merge_small(writer: writing.SegmentWriter, segments: list[Any], up_to: int) -> list[Any]:
+    """Whoosh merge policy of catching up: once MERGE_AT segments of under ``up_to``
+    documents gather, merge the smallest of them, up to ``up_to`` documents in all.
 
     Frequent commits make many small segments, and each costs every search a little. Whoosh's
     own policy (MERGE_SMALL) would in time merge large segments too, holding the index's lock
@@ -496,14 +501,14 @@ def merge_small(writer: writing.SegmentWriter, segments: list[Any]) -> list[Any]
     and larger segments are left as they are (`finder reindex` makes one of everything).
     """
     small = sorted((segment for segment in segments
-                    if segment.doc_count_all() < MERGE_MAX_DOCS),
+                    if segment.doc_count_all() < up_to),
                    key=lambda segment: segment.doc_count_all())
     if len(small) < MERGE_AT:
         return segments
     chosen: list[Any] = []
     total = 0
     for segment in small:
-        if len(chosen) >= 2 and total + segment.doc_count_all() > MERGE_MAX_DOCS:
+        if len(chosen) >= 2 and total + segment.doc_count_all() > up_to:
             break
         chosen.append(segment)
         total += segment.doc_count_all()
