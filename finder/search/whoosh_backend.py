@@ -80,7 +80,7 @@ BATCH = 2000
 STEP = 250  # changes read at a time while catching up, between looks at the clock
 MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
 MERGE_MAX_DOCS = 10_000  # documents one commit alongside an import merges at most (~2 s)
-SERVING_MERGE_DOCS = 2_500  # ...and one in a server, where merging holds up its searches
+SERVING_MERGE_DOCS = 500  # ...and one in a server, where merging holds up its searches
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 logger = logging.getLogger(__name__)
@@ -334,12 +334,15 @@ class WhooshBackend:
     # -- writing ---------------------------------------------------------------------------
 
     def catch_up(self, limit: int | None = None, seconds: float | None = None,
-                 merge_docs: int | None = None) -> int:
+                 merge_docs: int | None = None, waiting: Event | None = None) -> int:
         """Apply the changes recorded after the index's ``applied_seq``; return how many.
 
         All of them in one commit, or at most ``limit`` of them, or as many as fit in about
         ``seconds`` (a batch at a time), so a caller can bound its step; the commit merges
-        small segments of up to ``merge_docs`` documents (see ``merge_small``). An index built
+        small segments of up to ``merge_docs`` documents (see ``merge_small``). With ``waiting``
+        (an event that ends the wait), a step that has applied everything waits for more until
+        its ``seconds`` are up, so that a steady stream of changes makes commits that far
+        apart rather than one per change the database commits. An index built
         from another database, or from a newer state of it, or by another release, is rebuilt
         instead. Returns 0 when another process holds the index's lock: that one applies them.
         """
@@ -363,8 +366,13 @@ class WhooshBackend:
                 # may predate another process's commit, and adding twice would duplicate.
                 held = writer.searcher().reader()
                 applied, done = _applied_seq(writer.searcher()), 0
-                while applied < newest and (limit is None or done < limit) \
-                        and time.monotonic() < deadline:
+                while (limit is None or done < limit) and time.monotonic() < deadline:
+                    if applied >= newest:
+                        if waiting is None or waiting.wait(FOLLOW_INTERVAL):
+                            break
+                        session.rollback()  # a new read transaction sees later commits
+                        newest = session.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
+                        continue
                     size = STEP if limit is None else min(STEP, limit - done)
                     changes = session.execute(
                         sa.select(IndexChange.seq, IndexChange.location_id)
@@ -430,7 +438,8 @@ class WhooshBackend:
         while True:
             stopping = stop.is_set() or os.getppid() != parent
             try:
-                applied = self.catch_up(seconds=commit_every, merge_docs=MERGE_MAX_DOCS)
+                applied = self.catch_up(seconds=commit_every, merge_docs=MERGE_MAX_DOCS,
+                                        waiting=stop)
             except Exception as exc:
                 if is_disk_full(exc):
                     return  # nothing of this step is committed; catch_up applies it later
