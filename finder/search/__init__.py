@@ -121,9 +121,8 @@ class SearchBackend(Protocol):
         """Prepare for the first searches of these keyword queries."""
         ...
 
-    def catch_up(self, limit: int | None = None, seconds: float | None = None) -> int:
-        """Apply recorded listing changes not yet searchable (at most ``limit``, and as many
-        as about ``seconds`` allow where the backend works in steps)."""
+    def catch_up(self, limit: int | None = None) -> int:
+        """Apply recorded listing changes not yet searchable (at most ``limit``)."""
         ...
 
     def applied_seq(self) -> int:

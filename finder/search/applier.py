@@ -18,8 +18,7 @@ from ..errors import is_disk_full
 from . import SearchBackend
 
 logger = logging.getLogger(__name__)
-BATCH = 2000  # changes applied per step at most: a step is one index commit...
-STEP_S = 1.0  # ...and about this long, so other writers get turns and searches see changes soon
+BATCH = 2000  # changes applied per step: a step is one index commit
 INTERVAL = 0.2  # seconds between looks for new changes when there are none
 RETRY = 5.0  # seconds before trying again after a failure (a full disk, a lost database)
 
@@ -48,7 +47,7 @@ class Applier:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                applied = self.backend.catch_up(limit=BATCH, seconds=STEP_S)
+                applied = self.backend.catch_up(limit=BATCH)
             except Exception as exc:  # logged, and tried again: the server keeps answering
                 self.last_error = ("the disk is full" if is_disk_full(exc)
                                    else f"{type(exc).__name__}: {exc}")[:300]

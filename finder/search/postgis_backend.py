@@ -351,12 +351,11 @@ class PostgisBackend:
                            ) -> AbstractContextManager[Applied]:
         return nullcontext(Applied())  # catch_up's set-wise SQL gains nothing from following along
 
-    def catch_up(self, limit: int | None = None, seconds: float | None = None) -> int:
+    def catch_up(self, limit: int | None = None) -> int:
         """Apply the changes recorded after ``search_state.applied_seq``; return how many.
 
         One process applies changes at a time (an advisory lock); the others leave the work
-        to it. Tables of another format are rebuilt instead. ``limit`` bounds the step; set-wise
-        SQL has no smaller steps for ``seconds`` to choose among.
+        to it. Tables of another format are rebuilt instead.
         """
         self._caught_up_at = time.monotonic()
         with _translated(), self._engine.begin() as connection:

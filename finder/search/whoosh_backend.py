@@ -77,7 +77,7 @@ from .whoosh_writer import GroupedSegmentWriter
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
-STEP = 250  # changes read at a time while catching up, between looks at the clock
+STEP = 1000  # changes read at a time while catching up, between looks at the clock
 MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
 MERGE_MAX_DOCS = 10_000  # documents one commit alongside an import merges at most (~2 s)
 SERVING_MERGE_DOCS = 500  # ...and one in a server, where merging holds up its searches
