@@ -79,7 +79,9 @@ CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 STEP = 1000  # changes read at a time while catching up, between looks at the clock
 MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
-MERGE_MAX_DOCS = 10_000  # documents one commit alongside an import merges at most (~2 s)
+# Documents one commit merges at most: a commit alongside an import (about half a second of
+# work, as the changes it holds wait for it)...
+MERGE_MAX_DOCS = 2_000
 SERVING_MERGE_DOCS = 500  # ...and one in a server, where merging holds up its searches
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
@@ -506,8 +508,9 @@ def merge_small(writer: writing.SegmentWriter, segments: list[Any], up_to: int) 
 
     Frequent commits make many small segments, and each costs every search a little. Whoosh's
     own policy (MERGE_SMALL) would in time merge large segments too, holding the index's lock
-    for as long as indexing them anew; here no commit merges more than a few seconds' worth,
-    and larger segments are left as they are (`finder reindex` makes one of everything).
+    (and the changes waiting to be searchable) for as long as indexing them anew; here no
+    commit merges more than a moment's worth, and larger segments are left as they are
+    (`finder reindex` makes one of everything).
     """
     small = sorted((segment for segment in segments
                     if segment.doc_count_all() < up_to),
