@@ -39,8 +39,8 @@ from .trust.verification import today
 MAX_REPORTED = 50
 COMMIT_EVERY = 1.0  # seconds between index commits while an import runs
 BULK_RECORDS = 10_000  # an import of more records is a bulk load...
-BULK_RECORD_BYTES = 1_000  # ...as is a JSON file larger than this many bytes each
 BULK_COMMIT_EVERY = 30.0  # ...indexed in commits this many seconds apart
+RECORD_BYTES = 1_000  # about the size of a JSON listing document, to estimate their number
 
 
 def _create_app() -> Flask:
@@ -98,7 +98,7 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
     # Committed batches are indexed while the next ones are imported: searchable within
     # about 2 s, or for a bulk load within about half a minute, as fewer, larger index
     # segments cost it far less (each commit writes every term anew and merges).
-    bulk = total > BULK_RECORDS or len(text) > BULK_RECORDS * BULK_RECORD_BYTES
+    bulk = (total or len(text) // RECORD_BYTES) > BULK_RECORDS
     with get_backend().indexing_alongside(BULK_COMMIT_EVERY if bulk else COMMIT_EVERY) \
             as alongside, session_scope(app) as session, \
             click.progressbar(length=total, label="Importing", show_pos=True,
