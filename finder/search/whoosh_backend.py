@@ -75,6 +75,7 @@ from .segments import (
 from .whoosh_writer import GroupedSegmentWriter
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
+OPEN_ATTEMPTS = 3  # tries at opening the newest generation while commits delete files
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 STEP = 1000  # changes read at a time while catching up, between looks at the clock
@@ -196,14 +197,15 @@ class WhooshBackend:
             now = time.monotonic()
             snapshot = self._snapshot
             if snapshot is None:
-                self._snapshot = snapshot = self._load(self._ix.searcher())
+                self._snapshot = snapshot = self._open_newest()
             elif check or now - self._checked_at >= REFRESH_INTERVAL:
                 self._checked_at = now
                 if not snapshot.searcher.up_to_date():
                     # A new searcher, not refresh(): refresh() reuses segment readers and
                     # keeps their old deletions, so deleted listings would linger.
+                    newest = self._open_newest()
                     self._retire(snapshot)
-                    self._snapshot = snapshot = self._load(self._ix.searcher())
+                    self._snapshot = snapshot = newest
             return snapshot
 
     def _retire(self, snapshot: _Snapshot) -> None:
@@ -226,6 +228,22 @@ class WhooshBackend:
                 if snapshot.retired and not snapshot.users:
                     snapshot.searcher.close()
 
+    def _open_newest(self) -> _Snapshot:
+        """Open the newest generation. Another process's commit may merge its segments
+        away and delete their files before this one has opened them all: then it opens the
+        generation that commit made."""
+        for attempt in range(OPEN_ATTEMPTS):
+            searcher = None
+            try:
+                searcher = self._ix.searcher()
+                return self._load(searcher)
+            except FileNotFoundError:
+                if searcher is not None:
+                    searcher.close()
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def _load(self, searcher: Searcher) -> _Snapshot:
         meta = searcher.document(id=META_ID) or {}
         if int(meta.get("format_version", 0)) != FORMAT_VERSION:
@@ -240,7 +258,11 @@ class WhooshBackend:
             if alive.any():  # not only deleted rows or the meta document: each costs a search
                 segments.append((data, reader, alive))
         self._segments = known  # forget segments merged away
-        return _Snapshot(searcher, segments, meta)
+        # Every file a search reads is open from here on, so a later merge that deletes
+        # the segments' files cannot take them from this generation.
+        columns = {position: reader.column_reader("listing_json", translate=False)
+                   for position, (_data, reader, _alive) in enumerate(segments)}
+        return _Snapshot(searcher, segments, meta, listing_columns=columns)
 
     def match(self, request: MatchQuery) -> Matches:
         if self.applies_in_requests and \
