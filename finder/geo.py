@@ -106,8 +106,13 @@ def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray)
             previous = lam
             lam = big_l + (1 - c) * _F * sin_alpha * (
                 sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (2 * cos_2sm * cos_2sm - 1)))
-            if not (np.abs(lam - previous) > _TOLERANCE).any():
+            moving = np.abs(lam - previous) > _TOLERANCE
+            if not moving.any():
                 break
+            # A converged lane keeps its lambda, so its distance is what it would be computed
+            # alone: otherwise the other points searched alongside decide how many iterations
+            # it gets, and equal points in different searches tie-break differently.
+            lam = np.where(moving, lam, previous)
         u2s = cos2_alpha * _E2
         big_a = 1 + u2s / 16384 * (4096 + u2s * (-768 + u2s * (320 - 175 * u2s)))
         big_b = u2s / 1024 * (256 + u2s * (-128 + u2s * (74 - 47 * u2s)))
@@ -116,8 +121,7 @@ def geodesic_km_many(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray)
             - big_b / 6 * cos_2sm * (4 * sin_sigma * sin_sigma - 3) * (4 * cos_2sm * cos_2sm - 3)))
         metres = _B * big_a * (sigma - delta_sigma)
     metres[coincident] = 0.0
-    unconverged = np.abs(lam - previous) > _TOLERANCE
-    for i in np.flatnonzero((unconverged | ~np.isfinite(metres)) & ~coincident):
+    for i in np.flatnonzero((moving | ~np.isfinite(metres)) & ~coincident):
         metres[i] = _WGS84.Inverse(lat, lon, lats[i], lons[i], Geodesic.DISTANCE)["s12"]
     result: np.ndarray = metres / 1000.0
     return result

@@ -49,3 +49,15 @@ def test_within_km_agrees_with_the_geodesic_everywhere_near_the_radius() -> None
             exact = geo.geodesic_km_many(lat, lon, lats, lons) <= radius
             assert (geo.within_km(lat, lon, lats, lons, radius) == exact).all()
             assert exact.any() and not exact.all()
+
+
+def test_a_points_distance_does_not_depend_on_the_points_beside_it() -> None:
+    # Ties at equal distance break by id, so equal points must get bit-equal distances
+    # whichever other points a search computes alongside them.
+    rng = np.random.default_rng(11)
+    near = np.array([30.2801]), np.array([-97.7312])
+    alone = geodesic_km_many(30.27, -97.74, *near)[0]
+    for spread in (0.01, 1.0, 20.0, 120.0):
+        lats = np.append(near[0], np.clip(30.27 + rng.uniform(-spread, spread, 500), -89, 89))
+        lons = np.append(near[1], -97.74 + rng.uniform(-spread, spread, 500))
+        assert geodesic_km_many(30.27, -97.74, lats, lons)[0] == alone

@@ -34,6 +34,13 @@ TODAY = today()
 OWNER = "desk@eastside-needling.example"
 
 
+@pytest.fixture(autouse=True)
+def _today() -> None:
+    """Each test's today, so a run across midnight compares with the code's own today()."""
+    global TODAY
+    TODAY = today()
+
+
 def add(app: Flask, external_id: str, name: str, at: tuple[float, float],
         verified: date | None, owner: str = "", **fields: str) -> int:
     """Import one listing, then set its verification day and owner as a clinic's would be."""
