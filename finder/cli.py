@@ -41,6 +41,7 @@ COMMIT_EVERY = 1.0  # seconds between index commits while an import runs
 BULK_RECORDS = 10_000  # an import of more records is a bulk load...
 BULK_COMMIT_EVERY = 30.0  # ...indexed in commits this many seconds apart
 RECORD_BYTES = 1_000  # about the size of a JSON listing document, to estimate their number
+SCHEMA_MISSING = "The database schema is missing or older than this release: run `finder init`."
 
 
 def _create_app() -> Flask:
@@ -81,6 +82,7 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
                    source: str) -> None:
     """Import listings (CSV, or listing documents as JSON or NDJSON) or practitioners from
     FILE; records are matched on external_id, so reruns are safe."""
+    _check_schema()  # before its indexing process starts and fails on its own
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     file_format = file_format or {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
         file.suffix.lower(), "csv")
@@ -166,6 +168,7 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
 @bulk_work()
 def reindex_command() -> None:
     """Rebuild the search index from the database (never needed to recover from a crash)."""
+    _check_schema()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with session_scope(app) as session:
         total = session.scalar(sa.select(sa.func.count()).select_from(Location)) or 0
@@ -272,8 +275,7 @@ def _serve(host: str, port: int, workers: int, timeout: int) -> None:
 
 def _check_schema() -> None:
     if not migrate.is_current(get_database().engine):
-        raise click.ClickException(
-            "The database schema is missing or older than this release: run `finder init`.")
+        raise click.ClickException(SCHEMA_MISSING)
 
 
 @click.command("serve")
@@ -363,12 +365,18 @@ def _metrics_directory(ctx: click.Context) -> None:
 
 
 class _Commands(click.Group):
-    """The command group: a full disk ends any command with a message, not a traceback."""
+    """The command group: a full disk or a database without its schema ends any command with
+    a message, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except sa.exc.DatabaseError as exc:
+            if ctx.invoked_subcommand != "init" and not migrate.is_current(
+                    get_database().engine):
+                raise click.ClickException(SCHEMA_MISSING) from exc
             raise
         except Exception as exc:
             if not is_disk_full(exc):

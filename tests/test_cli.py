@@ -122,6 +122,19 @@ def test_serve_refuses_a_database_that_needs_init(runner: Runner, data_dir: Path
     assert runner.invoke("init").exit_code == 0
 
 
+@pytest.mark.parametrize("command", [["import", "listings.csv"], ["reindex"], ["users", "list"],
+                                     ["partners", "list"], ["outbox"], ["verify", "run"],
+                                     ["duplicates"]])
+def test_commands_on_a_new_data_folder_say_to_run_init(tmp_path: Path,
+                                                       command: list[str]) -> None:
+    (tmp_path / "listings.csv").write_text(csv_text([row("a", "Eastside Physio", AUSTIN)]))
+    result = Runner(tmp_path / "new").invoke(*[
+        str(tmp_path / part) if part.endswith(".csv") else part for part in command])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: The database schema is missing or older than this release: run `finder init`.")
+
+
 def test_a_made_secret_key_is_kept_and_shared(tmp_path: Path) -> None:
     from finder import create_app
 
