@@ -28,7 +28,7 @@ from .geocode import get_geocoder
 from .importer import import_csv, import_documents, import_practitioners, read_rows
 from .json_input import read_documents
 from .mail_cli import outbox_command
-from .models import Location, Source
+from .models import IndexChange, Location, Source
 from .moderation.cli import duplicates_group, users_group
 from .partners.cli import partners_group
 from .search import MatchQuery, get_backend
@@ -37,9 +37,10 @@ from .trust.cli import nppes_group, verify_group
 from .trust.verification import today
 
 MAX_REPORTED = 50
-COMMIT_EVERY = 1.0  # seconds between index commits while an import runs
-BULK_RECORDS = 10_000  # an import of more records is a bulk load...
-BULK_COMMIT_EVERY = 30.0  # ...indexed in commits this many seconds apart
+RECORDS_PER_COMMIT = 100  # records per transaction of an import indexed at its pace...
+BULK_RECORDS = 10_000  # ...up to this many; a larger one is a bulk load,
+BULK_RECORDS_PER_COMMIT = 1000  # committed in larger transactions...
+BULK_COMMIT_EVERY = 30.0  # ...and indexed in commits this many seconds apart
 RECORD_BYTES = 1_000  # about the size of a JSON listing document, to estimate their number
 SCHEMA_MISSING = "The database schema is missing or older than this release: run `finder init`."
 
@@ -72,13 +73,15 @@ def init_command() -> None:
               default="locations", show_default=True,
               help="What FILE lists: listings, or the practitioners of imported listings "
                    "(CSV only; a listing document carries its own practitioners).")
-@click.option("--commit-every", type=click.IntRange(1), default=1000, show_default=True,
-              help="Records per database transaction.")
+@click.option("--commit-every", type=click.IntRange(1),
+              help=f"Records per database transaction (default: {RECORDS_PER_COMMIT}; "
+                   f"{BULK_RECORDS_PER_COMMIT} for a bulk load of over {BULK_RECORDS:,} "
+                   "records).")
 @click.option("--source", type=click.Choice([source.value for source in Source]),
               default=Source.IMPORT.value, hidden=True,
               help="Where new listings come from (`finder demo` loads `demo` listings).")
 @bulk_work()
-def import_command(file: Path, file_format: str | None, kind: str, commit_every: int,
+def import_command(file: Path, file_format: str | None, kind: str, commit_every: int | None,
                    source: str) -> None:
     """Import listings (CSV, or listing documents as JSON or NDJSON) or practitioners from
     FILE; records are matched on external_id, so reruns are safe."""
@@ -97,11 +100,15 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
     total = max(text.count("\n") - (file_format == "csv"), 0)
     if file_format == "json":
         total = 0  # records are only counted once the whole file is parsed
-    # Committed batches are indexed while the next ones are imported: searchable within
-    # about 2 s, or for a bulk load within about half a minute, as fewer, larger index
-    # segments cost it far less (each commit writes every term anew and merges).
+    # Committed batches are indexed while the next ones are imported, and the import waits
+    # for each to be searchable before it commits the next: the index's single writer goes
+    # slower than several importers, and a backlog would keep every change waiting behind
+    # it (a clinic's edit too). A bulk load goes at its own pace and is searchable within
+    # about half a minute, as fewer, larger index segments cost far less (each commit
+    # writes every term anew and merges).
     bulk = (total or len(text) // RECORD_BYTES) > BULK_RECORDS
-    with get_backend().indexing_alongside(BULK_COMMIT_EVERY if bulk else COMMIT_EVERY) \
+    commit_every = commit_every or (BULK_RECORDS_PER_COMMIT if bulk else RECORDS_PER_COMMIT)
+    with get_backend().indexing_alongside(BULK_COMMIT_EVERY if bulk else None) \
             as alongside, session_scope(app) as session, \
             click.progressbar(length=total, label="Importing", show_pos=True,
                               file=sys.stderr) as bar:
@@ -113,6 +120,9 @@ def import_command(file: Path, file_format: str | None, kind: str, commit_every:
             session.commit()
             saved += records
             bar.update(records)
+            if not bulk:
+                alongside.wait_for(session.scalar(sa.select(sa.func.max(IndexChange.seq)))
+                                   or 0)
 
         options: dict[str, Any] = {"commit_every": commit_every, "on_batch": committed}
         try:

@@ -97,6 +97,11 @@ class Applied:
 
     count: int = 0
 
+    def wait_for(self, seq: int) -> None:
+        """Wait until searches see the changes up to ``seq`` (when changes are indexed
+        alongside, at their pace), so that an import goes no faster than its listings
+        become searchable."""
+
 
 class SearchBackend(Protocol):
     name: str
@@ -121,8 +126,9 @@ class SearchBackend(Protocol):
         """Prepare for the first searches of these keyword queries."""
         ...
 
-    def catch_up(self, limit: int | None = None) -> int:
-        """Apply recorded listing changes not yet searchable (at most ``limit``)."""
+    def catch_up(self, limit: int | None = None, yield_to_imports: bool = False) -> int:
+        """Apply recorded listing changes not yet searchable (at most ``limit``); with
+        ``yield_to_imports``, none while an import's own indexing applies them."""
         ...
 
     def applied_seq(self) -> int:
@@ -133,11 +139,12 @@ class SearchBackend(Protocol):
         """Open what another process committed now, so that a search need not."""
         ...
 
-    def indexing_alongside(self, commit_every: float = 1.0
+    def indexing_alongside(self, commit_every: float | None = None
                            ) -> AbstractContextManager[Applied]:
         """Apply changes as they are committed while the block runs (an import), making
-        them searchable about every ``commit_every`` seconds, where that overlaps the work;
-        ``catch_up`` afterwards applies the rest."""
+        them searchable about every ``commit_every`` seconds (a bulk load), or as soon as
+        they are applied, where that overlaps the work; ``catch_up`` afterwards applies the
+        rest."""
         ...
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:

@@ -47,7 +47,9 @@ class Applier:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                applied = self.backend.catch_up(limit=BATCH)
+                # An import's own indexing keeps pace with it (at a lower priority than
+                # searches, in its own process): a server's step would take its turns.
+                applied = self.backend.catch_up(limit=BATCH, yield_to_imports=True)
             except Exception as exc:  # logged, and tried again: the server keeps answering
                 self.last_error = ("the disk is full" if is_disk_full(exc)
                                    else f"{type(exc).__name__}: {exc}")[:300]

@@ -347,15 +347,16 @@ class PostgisBackend:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def indexing_alongside(self, commit_every: float = 1.0
+    def indexing_alongside(self, commit_every: float | None = None
                            ) -> AbstractContextManager[Applied]:
         return nullcontext(Applied())  # catch_up's set-wise SQL gains nothing from following along
 
-    def catch_up(self, limit: int | None = None) -> int:
+    def catch_up(self, limit: int | None = None, yield_to_imports: bool = False) -> int:
         """Apply the changes recorded after ``search_state.applied_seq``; return how many.
 
         One process applies changes at a time (an advisory lock); the others leave the work
-        to it. Tables of another format are rebuilt instead.
+        to it. Imports do not index alongside here, so ``yield_to_imports`` changes nothing.
+        Tables of another format are rebuilt instead.
         """
         self._caught_up_at = time.monotonic()
         with _translated(), self._engine.begin() as connection:

@@ -85,6 +85,10 @@ MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
 MERGE_MAX_DOCS = 2_000
 SERVING_MERGE_DOCS = 500  # ...and one in a server, where merging holds up its searches
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
+FOLLOW_STEP = 1.0  # seconds an import's indexing works between commits when keeping pace
+KEEP_PACE_LIMIT = 30.0  # seconds an import waits for its changes to be searchable, at most
+KEEP_PACE_POLL = 0.01  # seconds between the import's looks at what is indexed
+IMPORTING_LOCK = "importing.lock"  # each import's indexing process holds a shared flock on it
 PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 logger = logging.getLogger(__name__)
 
@@ -149,10 +153,12 @@ class WhooshBackend:
         self.path = path
         self._sessions = sessions
         self._lock = threading.RLock()
+        self._opening = threading.Lock()  # held by the thread opening a new generation
         self._snapshot: _Snapshot | None = None
         self._segments: dict[str, SegmentData] = {}
         self._checked_at = 0.0
         self._caught_up_at = 0.0
+        self._indexed_seq = 0  # the newest change this process saw the index hold
         self._recent = threading.local()  # the last search's text matches, for its facets
         self._ix = self._open_or_create()
 
@@ -194,19 +200,36 @@ class WhooshBackend:
         """Return the snapshot, reopening it if another commit made it stale (looked at
         every REFRESH_INTERVAL, or now when asked to ``check``)."""
         with self._lock:
-            now = time.monotonic()
-            snapshot = self._snapshot
-            if snapshot is None:
-                self._snapshot = snapshot = self._open_newest()
-            elif check or now - self._checked_at >= REFRESH_INTERVAL:
+            snapshot, committed_here = self._snapshot, self._checked_at == 0.0
+            if snapshot is not None:
+                now = time.monotonic()
+                if not check and now - self._checked_at < REFRESH_INTERVAL:
+                    return snapshot
                 self._checked_at = now
-                if not snapshot.searcher.up_to_date():
-                    # A new searcher, not refresh(): refresh() reuses segment readers and
-                    # keeps their old deletions, so deleted listings would linger.
-                    newest = self._open_newest()
-                    self._retire(snapshot)
-                    self._snapshot = snapshot = newest
+                if snapshot.searcher.up_to_date():
+                    return snapshot
+        # Opening a generation builds its new segments' arrays (a merged segment's take a
+        # while): one thread opens it, and searches go on with the snapshot they have,
+        # unless this process's own commit must be seen at once.
+        if not self._opening.acquire(blocking=snapshot is None or committed_here):
+            assert snapshot is not None
             return snapshot
+        try:
+            with self._lock:
+                opened = self._snapshot
+                if opened is not snapshot and opened is not None and \
+                        opened.searcher.up_to_date():
+                    return opened  # another thread opened it meanwhile
+            # A new searcher, not refresh(): refresh() reuses segment readers and keeps
+            # their old deletions, so deleted listings would linger.
+            newest = self._open_newest()
+            with self._lock:
+                if self._snapshot is not None:
+                    self._retire(self._snapshot)
+                self._snapshot = newest
+            return newest
+        finally:
+            self._opening.release()
 
     def _retire(self, snapshot: _Snapshot) -> None:
         """Close a replaced snapshot, or have its last search close it."""
@@ -217,9 +240,12 @@ class WhooshBackend:
     @contextmanager
     def _reading(self) -> Iterator[_Snapshot]:
         """The current snapshot, kept open while the block uses it."""
-        with self._lock:
+        while True:
             snapshot = self._current()
-            snapshot.users += 1
+            with self._lock:
+                if not snapshot.retired:  # else it may be closed: take its successor
+                    snapshot.users += 1
+                    break
         try:
             yield snapshot
         finally:
@@ -357,8 +383,9 @@ class WhooshBackend:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def catch_up(self, limit: int | None = None, seconds: float | None = None,
-                 merge_docs: int | None = None, waiting: Event | None = None) -> int:
+    def catch_up(self, limit: int | None = None, yield_to_imports: bool = False,
+                 seconds: float | None = None, merge_docs: int | None = None,
+                 waiting: Event | None = None) -> int:
         """Apply the changes recorded after the index's ``applied_seq``; return how many.
 
         All of them in one commit, or at most ``limit`` of them, or as many as fit in about
@@ -368,9 +395,12 @@ class WhooshBackend:
         its ``seconds`` are up, so that a steady stream of changes makes commits that far
         apart rather than one per change the database commits. An index built
         from another database, or from a newer state of it, or by another release, is rebuilt
-        instead. Returns 0 when another process holds the index's lock: that one applies them.
+        instead. Returns 0 when another process holds the index's lock: that one applies them;
+        with ``yield_to_imports``, also while an import's indexing process runs.
         """
         self._caught_up_at = time.monotonic()
+        if yield_to_imports and self._importing():
+            return 0
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         with self._sessions() as session:
             database_id = _database_id(session)
@@ -379,7 +409,8 @@ class WhooshBackend:
             if _stale(int(meta.get("format_version", 0)), str(meta.get("database_id", "")),
                       int(meta.get("applied_seq", 0)), database_id, newest):
                 return self.rebuild(only_if_stale=True)
-            if newest <= int(meta.get("applied_seq", 0)):
+            self._indexed_seq = int(meta.get("applied_seq", 0))
+            if newest <= self._indexed_seq:
                 return 0
             try:
                 writer = self._writer(timeout=0.5)
@@ -417,6 +448,7 @@ class WhooshBackend:
                                        format_version=FORMAT_VERSION, database_id=database_id)
                 writer.commit(mergetype=partial(merge_small, up_to=SERVING_MERGE_DOCS
                                                 if merge_docs is None else merge_docs))
+                self._indexed_seq = applied
             except BaseException:
                 writer.cancel()
                 raise
@@ -425,35 +457,52 @@ class WhooshBackend:
         return done
 
     @contextmanager
-    def indexing_alongside(self, commit_every: float = 1.0) -> Iterator[Applied]:
+    def indexing_alongside(self, commit_every: float | None = None) -> Iterator[Applied]:
         """Index changes as they are committed, in a second process, while the block runs.
 
         An import then shares the machine's two cores with its indexing rather than waiting
-        for it. The second process commits about every ``commit_every`` seconds and lets go
-        of the index's lock between commits, so its changes (and those of other importers,
-        which it applies too) are searchable within about that long plus a second, and other
-        processes take their turns. Whatever it has not applied when the block ends (or if it
-        fails) is left to ``catch_up``.
+        for it. The second process lets go of the index's lock between commits, so other
+        processes take their turns, and applies other importers' changes too. It commits as
+        soon as it has applied what is committed (the block keeps pace with ``wait_for``
+        after each of its commits), or, given ``commit_every``, about that many seconds
+        apart (a bulk load: fewer, larger segments). Whatever it has not applied when the
+        block ends (or if it fails) is left to ``catch_up``.
         """
         context = multiprocessing.get_context("fork")
-        stop, count = context.Event(), context.Value("q", 0)
+        stop, wake = context.Event(), context.Event()
+        count, indexed = context.Value("q", 0), context.Value("q", 0)
         follower = context.Process(target=self._follow,
-                                   args=(stop, os.getpid(), count, commit_every),
+                                   args=(stop, wake, os.getpid(), count, indexed, commit_every),
                                    name="finder-indexer", daemon=True)
         follower.start()
-        applied = Applied()
+        applied = _KeepingPace(wake, indexed, follower.is_alive)
         try:
             yield applied
         finally:
             stop.set()
+            wake.set()
             follower.join()
             applied.count = count.value
             with self._lock:
                 self._checked_at = 0.0
 
-    def _follow(self, stop: Event, parent: int, count: Synchronized[int],
-                commit_every: float) -> None:
+    def _importing(self) -> bool:
+        """Whether an import's indexing process is at work (see ``_follow``)."""
+        try:
+            with open(self.path / IMPORTING_LOCK, "ab") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            pass  # a read-only or vanished index folder: nothing says an import runs
+        return False
+
+    def _follow(self, stop: Event, wake: Event, parent: int, count: Synchronized[int],
+                indexed: Synchronized[int], commit_every: float | None) -> None:
         _die_with_parent()
+        # Held until this process ends, however it ends: the kernel lets go of a flock.
+        importing = open(self.path / IMPORTING_LOCK, "ab")  # noqa: SIM115
+        fcntl.flock(importing, fcntl.LOCK_SH)
         self._snapshot = None  # the parent's; this process does not search
         with self._sessions() as session:
             engine = session.get_bind()
@@ -461,19 +510,22 @@ class WhooshBackend:
             engine.dispose(close=False)  # the parent's connections stay the parent's
         while True:
             stopping = stop.is_set() or os.getppid() != parent
+            wake.clear()
             try:
-                applied = self.catch_up(seconds=commit_every, merge_docs=MERGE_MAX_DOCS,
-                                        waiting=stop)
+                applied = self.catch_up(
+                    seconds=commit_every or FOLLOW_STEP, merge_docs=MERGE_MAX_DOCS,
+                    waiting=stop if commit_every else None)
             except Exception as exc:
                 if is_disk_full(exc):
                     return  # nothing of this step is committed; catch_up applies it later
                 raise
             count.value += applied
+            indexed.value = self._indexed_seq
             if applied:
                 continue
             if stopping:
                 return
-            stop.wait(FOLLOW_INTERVAL)
+            wake.wait(FOLLOW_INTERVAL)
 
     def _writer(self, timeout: float) -> GroupedSegmentWriter:
         # Separate files rather than one compound file per segment: they are read with plain
@@ -516,12 +568,33 @@ class WhooshBackend:
                         progress(len(batch))
                 # CLEAR swaps the new segment in for the old ones in one atomic commit.
                 writer.commit(mergetype=writing.CLEAR)
+                self._indexed_seq = newest
             except BaseException:
                 writer.cancel()
                 raise
         with self._lock:
             self._checked_at = 0.0
         return count
+
+
+class _KeepingPace(Applied):
+    """What an import's indexing process has applied, and a way to wait for it."""
+
+    def __init__(self, wake: Event, indexed: Synchronized[int],
+                 indexing: Callable[[], bool]) -> None:
+        super().__init__()
+        self._wake, self._indexed, self._indexing = wake, indexed, indexing
+        self._patient = True
+
+    def wait_for(self, seq: int) -> None:
+        # An index that takes too long (locked by a rebuild, say) is left to catch up
+        # later, rather than slowing the rest of the import to its pace.
+        self._wake.set()
+        deadline = time.monotonic() + KEEP_PACE_LIMIT
+        while self._patient and self._indexed.value < seq and self._indexing():
+            if time.monotonic() > deadline:
+                self._patient = False
+            time.sleep(KEEP_PACE_POLL)
 
 
 def merge_small(writer: writing.SegmentWriter, segments: list[Any], up_to: int) -> list[Any]:
