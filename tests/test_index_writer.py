@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -16,6 +17,7 @@ from finder.generate import write_csv, write_practitioners_csv
 from finder.models import Location
 from finder.search import MatchQuery, get_backend, whoosh_backend
 from finder.search.documents import document, indexed, schema
+from finder.search.segments import numeric_column
 from finder.search.whoosh_writer import GroupedSegmentWriter
 from tests.conftest import AUSTIN, Runner, load, row
 
@@ -152,3 +154,28 @@ def test_import_is_indexed_alongside_and_each_listing_once(
     assert {listing_id: sorted(p["name"] for p in body["practitioners"])
             for listing_id, body in listed.items()} == stored
     assert sum(map(len, stored.values())) > 120
+
+
+def test_numeric_columns_read_whole_hold_what_whoosh_reads(tmp_path: Path) -> None:
+    ix = index.create_in(str(tmp_path), schema())
+    with ix.writer() as writer:
+        for n in range(40):
+            values: dict[str, object] = {"id": str(n), "listing": n * 1_000_003,
+                                         "lat": 30.0 + n / 7, "lon": -97.0 - n / 9,
+                                         "flags": n % 16, "verified_on": 739_000 + n}
+            if n % 3 == 0:  # the others keep the default, which Whoosh does not store
+                values["price_min"] = 40.0 + n
+            if n < 25:  # the last documents' default is not stored at all
+                values["certified_until"] = 740_000 + n
+            writer.add_document(**values)
+    with ix.writer() as writer:
+        writer.delete_by_term("id", "7")
+    with ix.searcher() as searcher:
+        (reader, _offset), = searcher.reader().leaf_readers()
+        for field, dtype in (("listing", np.int64), ("lat", np.float64), ("lon", np.float64),
+                             ("flags", np.uint8), ("price_min", np.float64),
+                             ("certified_until", np.int32), ("verified_on", np.int32)):
+            whole = numeric_column(reader, field, dtype)
+            one_by_one = np.array(list(reader.column_reader(field)), dtype=dtype)
+            assert whole.dtype == one_by_one.dtype and whole.tolist() == one_by_one.tolist()
+        assert numeric_column(reader, "price_min", np.float64)[1] == np.inf
