@@ -19,7 +19,7 @@ from . import SearchBackend
 
 logger = logging.getLogger(__name__)
 BATCH = 2000  # changes applied per step: a step is one index commit
-INTERVAL = 0.2  # seconds between looks for new changes when there are none
+INTERVAL = 0.1  # seconds between looks for new changes when there are none
 RETRY = 5.0  # seconds before trying again after a failure (a full disk, a lost database)
 
 
