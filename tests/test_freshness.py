@@ -3,6 +3,8 @@ below the server's."""
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
 import sqlite3
@@ -13,9 +15,13 @@ import urllib.request
 from pathlib import Path
 
 from flask import Flask
+from whoosh import index as whoosh_index
 
+from finder.db import session_scope
+from finder.geocode import get_geocoder
+from finder.importer import import_csv, read_rows
 from finder.search import MatchQuery, get_backend
-from finder.search.whoosh_backend import WhooshBackend
+from finder.search.whoosh_backend import IMPORTING_LOCK, WhooshBackend
 from tests.conftest import AUSTIN, Server, csv_text, load, near, row
 
 IMPORTERS = 4
@@ -128,3 +134,44 @@ def test_a_search_keeps_its_generation_while_newer_ones_arrive(app: Flask) -> No
         assert [len(alive.nonzero()[0]) for _data, _reader, alive in held.segments] == [1]
     assert held.searcher.is_closed  # by its last search
     assert len(backend.match(MatchQuery(AUSTIN[0], AUSTIN[1], None)).ids) == 4
+
+
+def test_an_import_waits_for_each_transaction_to_be_searchable(
+        app: Flask, data_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "listings.csv"
+    path.write_text(csv_text([row(f"r{n}", f"Clinic {n}", near(AUSTIN, 1 + n % 9))
+                              for n in range(60)]))
+    ix = whoosh_index.open_dir(str(data_dir / "index"))
+    lock = ix.storage.lock(f"{ix.indexname}_WRITELOCK")
+    assert lock.acquire(blocking=True)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "finder", "import", str(path), "--commit-every", "10"],
+            env={**os.environ, "FINDER_DATA_DIR": str(data_dir)}, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        database = data_dir / "finder.sqlite3"
+        deadline = time.monotonic() + 60
+        while _committed(database) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.0)  # time enough to commit the rest, had it not waited
+        assert _committed(database) == 10 and process.poll() is None
+    finally:
+        lock.release()
+    assert "created 60," in process.communicate(timeout=120)[0].decode()
+    backend = get_backend(app)
+    backend.refresh()
+    assert len(backend.match(MatchQuery(AUSTIN[0], AUSTIN[1], None)).ids) == 60
+
+
+def test_a_servers_applier_leaves_the_work_to_an_imports_indexing(
+        app: Flask, data_dir: Path) -> None:
+    load(app, [row("a", "Alpha Physio", AUSTIN)])
+    with session_scope(app) as session:
+        import_csv(session, get_geocoder(app), read_rows(io.StringIO(csv_text(
+            [row("b", "Beta Physio", near(AUSTIN, 1))]))), default_country="US")
+        session.commit()
+    backend = get_backend(app)
+    with open(data_dir / "index" / IMPORTING_LOCK, "ab") as indexing:
+        fcntl.flock(indexing, fcntl.LOCK_SH)  # as an import's indexing process holds it
+        assert backend.catch_up(yield_to_imports=True) == 0
+    assert backend.catch_up(yield_to_imports=True) == 1
