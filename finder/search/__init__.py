@@ -98,9 +98,9 @@ class Applied:
     count: int = 0
 
     def wait_for(self, seq: int) -> None:
-        """Wait until searches see the changes up to ``seq`` (when changes are indexed
-        alongside, at their pace), so that an import goes no faster than its listings
-        become searchable."""
+        """Wait until the search index holds the changes up to ``seq``, where they are
+        indexed alongside, so that an import goes no faster than its listings become
+        searchable (elsewhere, at once)."""
 
 
 class SearchBackend(Protocol):
