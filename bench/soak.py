@@ -1,9 +1,10 @@
 """`make soak`: finder held at 80% of its measured maximum throughput while imports run.
 
 Generates (or reuses) the listings in bench/data/, imports them into a fresh data folder and
-serves them with `finder serve --workers 2`. wrk measures the maximum throughput on the query
-mix for a few seconds; then a constant-rate load (bench/pacer.py) sends 80% of it for the whole
-duration, timing each request from the moment it was due. Meanwhile, once per interval, a
+serves them with `finder serve --workers 2`. The maximum throughput on the query mix is the
+highest constant rate (bench/pacer.py) answered without error at a p99 under 250 ms, ramped up
+from half of what wrk reads; then the same load sends 80% of it for the whole duration, timing
+each request from the moment it was due. Meanwhile, once per interval, a
 `finder import` of a few hundred new and changed listings writes to the same data folder, as
 an operator's nightly sync would. Each interval (a minute by default) reports the requests, the
 errors, p50/p99 latency, the server processes' memory and the search index's lag; at the end a
@@ -45,6 +46,14 @@ P99_DRIFT = 1.5  # last third's median p99 at most this times the first third's.
 P99_SLACK_MS = 5.0  # ...or at most this much above it: at a few ms, scheduling noise dominates
 RSS_GROWTH = 1.2  # the last interval's peak RSS at most this times the second interval's
 CATCH_UP_S = 30.0  # after the load, the index must be up to date within this
+# The paced maximum: constant rates from RAMP_START of wrk's reading up, RAMP_FACTOR apart,
+# each held RAMP_STEP_S; the highest answered with no error and a p99 under RAMP_P99_MS.
+RAMP_START = 0.5
+RAMP_FACTOR = 1.1
+RAMP_STEPS = 10
+RAMP_STEP_S = 15.0
+RAMP_P99_MS = 250.0
+DRAIN_S = 10.0  # pause after the ramp, for the queue of its last step to drain
 SAMPLE_S = 1.0
 HEALTH_EVERY_S = 5.0
 BEHIND = re.compile(r"behind by (\d+)")
@@ -69,7 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", type=float, default=0.8,
                         help="share of the maximum throughput held (default: %(default)s)")
     parser.add_argument("--rate", type=float, default=0.0,
-                        help="requests per second to hold, instead of --share of the probe")
+                        help="requests per second to hold, instead of --share of the paced "
+                             "maximum")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (probe)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (probe)")
     parser.add_argument("--clients", type=int, default=2,
@@ -247,6 +257,38 @@ def hold(server_url: str, server_pid: int, rate: float, env: dict[str, str],
     return intervals, cpu
 
 
+def paced_maximum(port: int, paths: list[str], start: float,
+                  args: argparse.Namespace) -> tuple[float, list[dict[str, Any]]]:
+    """Return the highest constant rate the soak's own load gets answered at (no error,
+    p99 under RAMP_P99_MS), ramping up from ``start``, and each step's figures.
+
+    wrk's closed loop reads a higher maximum than a constant rate can be held at: its client
+    costs the shared cores less, and it slows down with the server instead of queueing. A
+    soak at a share of that reading can be beyond what the server sustains at all, so the
+    share is taken of what the constant-rate load itself was answered at.
+    """
+    sustained, rate, steps = 0.0, start, []
+    for _ in range(RAMP_STEPS):
+        load = ConstantLoad(HOST, port, paths, rate, RAMP_STEP_S, args.clients,
+                            args.client_threads, args.timeout).start()
+        try:
+            outcomes: list[Outcome] = []
+            while not load.finished:
+                outcomes += load.outcomes(0.5)
+        finally:
+            load.stop()
+        latencies = sorted(ms for _due, ms, _error in outcomes)
+        errors = sum(1 for _due, _ms, error in outcomes if error)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        steps.append({"rate": round(rate, 1), "p99_ms": round(p99, 1), "errors": errors})
+        log(f"paced {rate:.0f} req/s: p99 {p99:.1f} ms, {errors} error(s)")
+        if errors or p99 > RAMP_P99_MS:
+            break
+        sustained, rate = rate, rate * RAMP_FACTOR
+    time.sleep(DRAIN_S)
+    return sustained, steps
+
+
 def print_row(row: dict[str, Any], seconds: float) -> None:
     imports = ", ".join(f"{i['seconds']} s" if i["ok"] else "FAILED" for i in row["imports"])
     log(f"{'minute' if seconds == 60 else 'interval'} {row['interval']}: "
@@ -314,7 +356,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Soak: {settings['size']:,} listings, {settings['workers']} workers, "
         f"{result['rate']:.0f} req/s constant ({settings['share']:.0%} of the "
-        f"{result['probe']['requests_per_s']:.0f} req/s wrk measured) for "
+        f"{result['paced_maximum']:.0f} req/s held at a p99 under {RAMP_P99_MS:.0f} ms; wrk "
+        f"read {result['probe']['requests_per_s']:.0f} req/s) for "
         f"{settings['minutes']:g} min, {settings['changes']} listings imported every "
         f"{settings['sync_every_s']:g} s. `{result['command']}` on {result['date']}, "
         f"finder at {commit}; the load processes used "
@@ -357,12 +400,19 @@ def main(argv: list[str] | None = None) -> int:
         loaded = engines.import_finder(csv_path, env, args.import_timeout)
         log(f"import+index took {loaded['load_s']} s")
         with serving(engines.serve_finder("finder", env, settings, args.size)) as server:
+            paths = paths_file.read_text("utf-8").split()
             probe = run_wrk(server.url, paths_file, args.probe, args.connections, args.threads)
-            rate = args.rate or probe.requests_per_s * args.share
-            log(f"wrk: {probe.requests_per_s} req/s at most (errors {probe.errors}); holding "
-                f"{rate:.0f} req/s for {args.minutes:g} min, a sync every {args.sync_every:g} s")
-            intervals, load_cpu = hold(server.url, server.pid, rate, env, rows,
-                             paths_file.read_text("utf-8").split(), args, work)
+            log(f"wrk: {probe.requests_per_s} req/s at most (errors {probe.errors})")
+            maximum, ramp = (args.rate / args.share, []) if args.rate else paced_maximum(
+                int(server.url.rsplit(":", 1)[1]), paths, probe.requests_per_s * RAMP_START,
+                args)
+            if not maximum:
+                raise RuntimeError(f"no constant rate was answered well: {ramp}")
+            rate = args.rate or maximum * args.share
+            log(f"holding {rate:.0f} req/s ({args.share:.0%} of {maximum:.0f}) for "
+                f"{args.minutes:g} min, a sync every {args.sync_every:g} s")
+            intervals, load_cpu = hold(server.url, server.pid, rate, env, rows, paths, args,
+                                       work)
             caught_up = wait_caught_up(server.url)
     finally:
         if args.keep_work:
@@ -381,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                      "timeout_s": args.timeout, "changes": args.changes,
                      "sync_every_s": args.sync_every,
                      "queries": args.queries, "seed": args.seed},
-        "load": loaded, "probe": probe.as_dict(), "rate": round(rate, 1),
+        "load": loaded, "probe": probe.as_dict(), "ramp": ramp,
+        "paced_maximum": round(maximum, 1), "rate": round(rate, 1),
         "load_processes_cpu_cores": round(load_cpu, 3), "rows": table,
         "rss_slope_mb_per_min": rss_slope(table, args.interval),
         "index_caught_up_s": None if caught_up is None else round(caught_up, 2),
