@@ -279,7 +279,8 @@ def paced_maximum(port: int, paths: list[str], start: float,
             load.stop()
         latencies = sorted(ms for _due, ms, _error in outcomes)
         errors = sum(1 for _due, _ms, error in outcomes if error)
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] \
+            if latencies else float("inf")  # nothing answered
         steps.append({"rate": round(rate, 1), "p99_ms": round(p99, 1), "errors": errors})
         log(f"paced {rate:.0f} req/s: p99 {p99:.1f} ms, {errors} error(s)")
         if errors or p99 > RAMP_P99_MS:
