@@ -31,6 +31,7 @@ from whoosh import formats
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3LeafMatcher
 from whoosh.fields import FieldType
 from whoosh.reading import SegmentReader
+from whoosh.system import pack_int
 from whoosh.util.numeric import length_to_byte
 from whoosh.util.numlists import delta_encode
 from whoosh.writing import SegmentWriter
@@ -197,10 +198,20 @@ class GroupedSegmentWriter(SegmentWriter):  # type: ignore[misc]
 
 def stored_postings(reader: SegmentReader) -> Iterator[tuple[str, bytes, np.ndarray]]:
     """Yield every term of a segment with the numbers of the documents holding it, deleted
-    ones included, a block at a time; every posting must have weight 1 and no value."""
+    ones included, a block at a time; every posting must have weight 1 and no value.
+
+    A term in one or two documents (most of a small segment's terms: the word runs of each
+    description) is answered from its term info, which records its first and last document,
+    without reading its postings.
+    """
     terms = reader._terms
     for (fieldname, text), terminfo in terms.items():
         if fieldname not in reader.schema:
+            continue
+        count = terminfo.doc_frequency()
+        if count <= 2 and terminfo.weight() == count and not terminfo.is_inlined():
+            ids = (terminfo.min_id(),) if count == 1 else (terminfo.min_id(), terminfo.max_id())
+            yield fieldname, text, np.array(ids, dtype=np.int64)
             continue
         matcher = terms._codec.postings_reader(terms._postfile, terminfo,
                                                reader.schema[fieldname].format)
@@ -231,28 +242,29 @@ def _weighted(fieldname: str) -> ValueError:
 def write_postings(fieldwriter: Any, schema: Any, fields: dict[str, dict[bytes, array[int]]]
                    ) -> None:
     """Write every term's postings through the codec's field writer."""
+    single: dict[int, bytes] = {}  # a one-document term's block, by document
     for fieldname in sorted(name for name, terms in fields.items() if terms):
         terms = fields[fieldname]
         fieldwriter.start_field(fieldname, schema[fieldname])
         for text in sorted(terms):
             fieldwriter.start_term(text)
-            _write_blocks(fieldwriter._postwriter, terms[text])
+            _write_blocks(fieldwriter._postwriter, terms[text], single)
             fieldwriter.finish_term()
         fieldwriter.finish_field()
 
 
-def _write_blocks(writer: Any, docnums: array[int]) -> None:
+def _write_blocks(writer: Any, docnums: array[int], single: dict[int, bytes]) -> None:
     """Write a term's postings as Whoosh's postings writer writes them (``_write_block``:
     a header, then per block its length, a pickled summary and the pickled, compressed
     gaps between document numbers), for postings of weight 1 without values or lengths.
 
     The term info gathers the same totals as Whoosh's ``add_block`` would; the last block's
-    length is negative, which is how a reader knows it is the last.
+    length is negative, which is how a reader knows it is the last. Most terms of a new
+    segment are in one document, whose dozens of such terms share the same bytes: they are
+    made once, in ``single``.
     """
     terminfo, postfile, level = writer._terminfo, writer._postfile, writer._compression
     limit, count = writer._blocklimit, len(docnums)
-    no_length, zero_length = length_to_byte(None), length_to_byte(0)
-    postfile.write(WHOOSH3_HEADER_MAGIC)
     for start in range(0, count, limit):
         ids = docnums[start:start + limit]
         terminfo._weight += float(len(ids))
@@ -261,12 +273,22 @@ def _write_blocks(writer: Any, docnums: array[int]) -> None:
         if terminfo._minid is None:
             terminfo._minid = ids[0]
         terminfo._maxid = ids[-1]
-        data = pickle.dumps((tuple(delta_encode(ids)), None, None), 2)
-        if level:
-            data = zlib.compress(data, level)
-        info = pickle.dumps((len(ids), ids[-1], 1.0, level, no_length, zero_length), 2)
-        size = len(info) + len(data)
-        postfile.write_int(-size if start + limit >= count else size)
-        postfile.write(info)
-        postfile.write(data)
+        if count == 1:
+            block = single.get(ids[0])
+            if block is None:
+                block = single[ids[0]] = _block(ids, level, last=True)
+        else:
+            block = _block(ids, level, last=start + limit >= count)
+        postfile.write(WHOOSH3_HEADER_MAGIC + block if start == 0 else block)
         writer._blockcount += 1
+
+
+def _block(ids: array[int], level: int, last: bool) -> bytes:
+    """One block of postings: its signed length, summary and data."""
+    data = pickle.dumps((tuple(delta_encode(ids)), None, None), 2)
+    if level:
+        data = zlib.compress(data, level)
+    info = pickle.dumps((len(ids), ids[-1], 1.0, level, length_to_byte(None),
+                         length_to_byte(0)), 2)
+    size = len(info) + len(data)
+    return pack_int(-size if last else size) + info + data
