@@ -15,7 +15,7 @@ from whoosh.writing import SegmentWriter
 from finder.db import session_scope
 from finder.generate import write_csv, write_practitioners_csv
 from finder.models import Location
-from finder.search import MatchQuery, get_backend, whoosh_backend
+from finder.search import MatchQuery, get_backend, merging, whoosh_backend
 from finder.search.documents import document, indexed, schema
 from finder.search.segments import numeric_column
 from finder.search.whoosh_writer import GroupedSegmentWriter
@@ -95,7 +95,7 @@ def test_catching_up_merges_small_segments_and_leaves_large_ones(
     assert isinstance(backend, whoosh_backend.WhooshBackend)
     for commit in range(12):
         load(app, [row(f"s{commit}-{n}", f"Small {commit} {n}", AUSTIN) for n in range(3)])
-        assert len(backend._ix._segments()) <= 1 + whoosh_backend.MERGE_AT  # the large one
+        assert len(backend._ix._segments()) <= 1 + merging.MERGE_AT  # the large one
     sizes = sorted(segment.doc_count_all() for segment in backend._ix._segments())
     assert sizes[-1] == 61  # the 60 and the first meta document, never merged again
     assert sum(sizes) < 61 + 12 * 4  # merged segments dropped their deleted meta documents

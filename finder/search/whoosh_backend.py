@@ -40,7 +40,7 @@ from whoosh import index, writing
 from whoosh.columns import ColumnReader
 from whoosh.fields import Schema
 from whoosh.index import LockError
-from whoosh.reading import IndexReader, SegmentReader
+from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
 from .. import geo
@@ -51,6 +51,8 @@ from . import (
     Applied,
     Matches,
     MatchQuery,
+    merging,
+    shared_readers,
     spelling,
     whoosh_compat,  # noqa: F401  (patches Whoosh before any index is written)
 )
@@ -75,16 +77,18 @@ from .segments import (
 from .whoosh_writer import GroupedSegmentWriter
 
 REFRESH_INTERVAL = 0.25  # seconds between checks for a newer index generation
+LOCK_POLL = 0.01  # seconds between tries at the index's lock: the next writer starts at once
 OPEN_ATTEMPTS = 3  # tries at opening the newest generation while commits delete files
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied database changes
 BATCH = 2000
 STEP = 1000  # changes read at a time while catching up, between looks at the clock
-MERGE_AT = 8  # small segments that make a commit merge some (see merge_small)
-# Documents one commit merges at most: a commit alongside an import (about half a second of
-# work, as the changes it holds wait for it)...
+# Documents merged into one segment at most (see ``merging``): beside an import's
+# indexing...
 MERGE_MAX_DOCS = 2_000
-SERVING_MERGE_DOCS = 500  # ...and one in a server, where merging holds up its searches
+SERVING_MERGE_DOCS = 500  # ...and by a server's commit, where merging holds up its changes
 FOLLOW_INTERVAL = 0.2  # seconds between looks at the change log while indexing alongside
+MERGE_INTERVAL = 0.2  # seconds between looks at whether small segments are due a merge
+MERGE_NICENESS = 10  # how far below the import merging beside it runs
 FOLLOW_STEP = 1.0  # seconds an import's indexing works between commits when keeping pace
 KEEP_PACE_LIMIT = 30.0  # seconds an import waits for its changes to be searchable, at most
 KEEP_PACE_POLL = 0.01  # seconds between the import's looks at what is indexed
@@ -156,6 +160,7 @@ class WhooshBackend:
         self._opening = threading.Lock()  # held by the thread opening a new generation
         self._snapshot: _Snapshot | None = None
         self._segments: dict[str, SegmentData] = {}
+        self._readers: dict[shared_readers.Key, shared_readers.SharedReader] = {}
         self._checked_at = 0.0
         self._caught_up_at = 0.0
         self._indexed_seq = 0  # the newest change this process saw the index hold
@@ -191,7 +196,7 @@ class WhooshBackend:
         with self._lock:
             if self._snapshot is not None:
                 self._snapshot.searcher.close()
-            self._snapshot = None
+            self._snapshot, self._readers = None, {}
             self._ix.close()
 
     # -- reading ---------------------------------------------------------------------------
@@ -255,23 +260,30 @@ class WhooshBackend:
                     snapshot.searcher.close()
 
     def _open_newest(self) -> _Snapshot:
-        """Open the newest generation. Another process's commit may merge its segments
-        away and delete their files before this one has opened them all: then it opens the
-        generation that commit made."""
+        """Open the newest generation, sharing the readers of the segments it holds
+        unchanged with the current one (see ``shared_readers``). Another process's commit
+        may merge its segments away and delete their files before this one has opened them
+        all: then it opens the generation that commit made."""
         for attempt in range(OPEN_ATTEMPTS):
-            searcher = None
+            generation = None
             try:
-                searcher = self._ix.searcher()
-                return self._load(searcher)
+                generation = shared_readers.open_newest(self._ix, self._readers)
+                # The meta document is in a segment new to this process, or else where the
+                # current snapshot found it (the shared readers are its searches' to read).
+                meta = _live_document(generation.fresh, "id", META_ID)
+                if meta is None and self._snapshot is not None:
+                    meta = self._snapshot.meta
+                snapshot = self._load(generation.searcher, meta or {})
+                self._readers = generation.readers
+                return snapshot
             except FileNotFoundError:
-                if searcher is not None:
-                    searcher.close()
+                if generation is not None:
+                    generation.searcher.close()
                 if attempt == OPEN_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def _load(self, searcher: Searcher) -> _Snapshot:
-        meta = searcher.document(id=META_ID) or {}
+    def _load(self, searcher: Searcher, meta: dict[str, Any]) -> _Snapshot:
         if int(meta.get("format_version", 0)) != FORMAT_VERSION:
             return _Snapshot(searcher, [], meta)  # unreadable until catch_up rebuilds it
         segments = []
@@ -286,7 +298,7 @@ class WhooshBackend:
         self._segments = known  # forget segments merged away
         # Every file a search reads is open from here on, so a later merge that deletes
         # the segments' files cannot take them from this generation.
-        columns = {position: reader.column_reader("listing_json", translate=False)
+        columns = {position: reader.listing_json()
                    for position, (_data, reader, _alive) in enumerate(segments)}
         return _Snapshot(searcher, segments, meta, listing_columns=columns)
 
@@ -390,7 +402,8 @@ class WhooshBackend:
 
         All of them in one commit, or at most ``limit`` of them, or as many as fit in about
         ``seconds`` (a batch at a time), so a caller can bound its step; the commit merges
-        small segments of up to ``merge_docs`` documents (see ``merge_small``). With ``waiting``
+        small segments into one of up to ``merge_docs`` documents (see ``merging``; 0: it
+        merges none). With ``waiting``
         (an event that ends the wait), a step that has applied everything waits for more until
         its ``seconds`` are up, so that a steady stream of changes makes commits that far
         apart rather than one per change the database commits. An index built
@@ -446,7 +459,7 @@ class WhooshBackend:
                     return 0
                 writer.update_document(id=META_ID, applied_seq=applied,
                                        format_version=FORMAT_VERSION, database_id=database_id)
-                writer.commit(mergetype=partial(merge_small, up_to=SERVING_MERGE_DOCS
+                writer.commit(mergetype=partial(merging.merge_small, up_to=SERVING_MERGE_DOCS
                                                 if merge_docs is None else merge_docs))
                 self._indexed_seq = applied
             except BaseException:
@@ -465,8 +478,10 @@ class WhooshBackend:
         processes take their turns, and applies other importers' changes too. It commits as
         soon as it has applied what is committed (the block keeps pace with ``wait_for``
         after each of its commits), or, given ``commit_every``, about that many seconds
-        apart (a bulk load: fewer, larger segments). Whatever it has not applied when the
-        block ends (or if it fails) is left to ``catch_up``.
+        apart (a bulk load: fewer, larger segments). A third process merges the small
+        segments its commits make, beside them (see ``merging``), so that no commit waits
+        for a merge. Whatever it has not applied when the block ends (or if it fails) is
+        left to ``catch_up``.
         """
         context = multiprocessing.get_context("fork")
         stop, wake = context.Event(), context.Event()
@@ -474,7 +489,11 @@ class WhooshBackend:
         follower = context.Process(target=self._follow,
                                    args=(stop, wake, os.getpid(), count, indexed, commit_every),
                                    name="finder-indexer", daemon=True)
+        indexing_done = context.Event()
+        merger = context.Process(target=self._merge_beside, args=(indexing_done,),
+                                 name="finder-merger", daemon=True)
         follower.start()
+        merger.start()
         applied = _KeepingPace(wake, indexed, follower.is_alive)
         try:
             yield applied
@@ -482,6 +501,8 @@ class WhooshBackend:
             stop.set()
             wake.set()
             follower.join()
+            indexing_done.set()
+            merger.join()
             applied.count = count.value
             with self._lock:
                 self._checked_at = 0.0
@@ -503,7 +524,7 @@ class WhooshBackend:
         # Held until this process ends, however it ends: the kernel lets go of a flock.
         importing = open(self.path / IMPORTING_LOCK, "ab")  # noqa: SIM115
         fcntl.flock(importing, fcntl.LOCK_SH)
-        self._snapshot = None  # the parent's; this process does not search
+        self._snapshot, self._readers = None, {}  # the parent's; this process does not search
         with self._sessions() as session:
             engine = session.get_bind()
         if isinstance(engine, sa.Engine):
@@ -512,9 +533,8 @@ class WhooshBackend:
             stopping = stop.is_set() or os.getppid() != parent
             wake.clear()
             try:
-                applied = self.catch_up(
-                    seconds=commit_every or FOLLOW_STEP, merge_docs=MERGE_MAX_DOCS,
-                    waiting=stop if commit_every else None)
+                applied = self.catch_up(seconds=commit_every or FOLLOW_STEP, merge_docs=0,
+                                        waiting=stop if commit_every else None)
             except Exception as exc:
                 if is_disk_full(exc):
                     return  # nothing of this step is committed; catch_up applies it later
@@ -527,11 +547,25 @@ class WhooshBackend:
                 return
             wake.wait(FOLLOW_INTERVAL)
 
+    def _merge_beside(self, indexing_done: Event) -> None:
+        """Merge small segments aside (see ``merging``) while an import's indexing process
+        commits, and once more after its last commit."""
+        _die_with_parent()
+        os.nice(MERGE_NICENESS)  # below the import and its indexing, which are below searches
+        while True:
+            stopping = indexing_done.wait(MERGE_INTERVAL)
+            try:
+                merging.merge_aside(self._ix, self.path, MERGE_MAX_DOCS)
+            except OSError:
+                pass  # a full disk, or a generation deleted as it was read: try again later
+            if stopping:
+                return
+
     def _writer(self, timeout: float) -> GroupedSegmentWriter:
         # Separate files rather than one compound file per segment: they are read with plain
         # file reads of what a search needs, whereas a compound file is memory-mapped and
         # every page a search touches counts in the serving process's memory.
-        return GroupedSegmentWriter(self._ix, timeout=timeout, compound=False)
+        return GroupedSegmentWriter(self._ix, timeout=timeout, delay=LOCK_POLL, compound=False)
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 only_if_stale: bool = False) -> int:
@@ -597,35 +631,6 @@ class _KeepingPace(Applied):
             time.sleep(KEEP_PACE_POLL)
 
 
-def merge_small(writer: writing.SegmentWriter, segments: list[Any], up_to: int) -> list[Any]:
-    """Whoosh merge policy of catching up: once MERGE_AT segments of under ``up_to``
-    documents gather, merge the smallest of them, up to ``up_to`` documents in all.
-
-    Frequent commits make many small segments, and each costs every search a little. Whoosh's
-    own policy (MERGE_SMALL) would in time merge large segments too, holding the index's lock
-    (and the changes waiting to be searchable) for as long as indexing them anew; here no
-    commit merges more than a moment's worth, and larger segments are left as they are
-    (`finder reindex` makes one of everything).
-    """
-    small = sorted((segment for segment in segments
-                    if segment.doc_count_all() < up_to),
-                   key=lambda segment: segment.doc_count_all())
-    if len(small) < MERGE_AT:
-        return segments
-    chosen: list[Any] = []
-    total = 0
-    for segment in small:
-        if len(chosen) >= 2 and total + segment.doc_count_all() > up_to:
-            break
-        chosen.append(segment)
-        total += segment.doc_count_all()
-    for segment in chosen:
-        reader = SegmentReader(writer.storage, writer.schema, segment)
-        writer.add_reader(reader)
-        reader.close()
-    return [segment for segment in segments if segment not in chosen]
-
-
 def _open_existing(path: Path) -> index.Index | None:
     """Open the index at ``path``; None when there is none, or when its stored schema names
     classes that this release no longer has (it is then created afresh and rebuilt)."""
@@ -665,6 +670,18 @@ def _area(request: MatchQuery, concepts: Sequence[Concept]) -> tuple[Any, ...]:
     """What the rows of ``match_text`` depend on."""
     return (request.lat, request.lon, request.radius_km,
             tuple(concept_key(concept) for concept in concepts))
+
+
+def _live_document(readers: Iterable[IndexReader], field: str, value: str
+                   ) -> dict[str, Any] | None:
+    """The stored fields of the first live document with this value, if these readers hold
+    one."""
+    for reader in readers:
+        if reader.doc_frequency(field, value):
+            for docnum in reader.postings(field, value).all_ids():
+                if not reader.is_deleted(docnum):
+                    return dict(reader.stored_fields(docnum))
+    return None
 
 
 def _die_with_parent() -> None:

@@ -291,4 +291,5 @@ def _block(ids: array[int], level: int, last: bool) -> bytes:
     info = pickle.dumps((len(ids), ids[-1], 1.0, level, length_to_byte(None),
                          length_to_byte(0)), 2)
     size = len(info) + len(data)
-    return pack_int(-size if last else size) + info + data
+    length: bytes = pack_int(-size if last else size)
+    return length + info + data
