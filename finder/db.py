@@ -46,7 +46,10 @@ def make_engine(url: str) -> sa.Engine:
     json_codec = {"json_serializer": fastjson.dumps, "json_deserializer": fastjson.loads,
                   "hide_parameters": True}
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, **json_codec)
+        # JIT compilation costs milliseconds a query and pays off only on long analytic
+        # ones: a search would spend more compiling than running.
+        return sa.create_engine(url, pool_pre_ping=True,
+                                connect_args={"options": "-c jit=off"}, **json_codec)
     engine = sa.create_engine(url, connect_args={"timeout": 30}, **json_codec)
 
     @sa.event.listens_for(engine, "connect")

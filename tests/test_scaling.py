@@ -227,6 +227,26 @@ def test_reindex_rebuilds_the_postgis_tables(postgres: Postgres, tmp_path: Path)
     get_database(app).dispose()
 
 
+def test_searched_rows_stay_uncompressed(postgres: Postgres, tmp_path: Path) -> None:
+    """A search reads every candidate's keys: compressed, each read would cost a
+    decompression. A long description still leaves them whole, and the listing's JSON is
+    read from its own table."""
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": postgres.fresh_database(),
+                      "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+    words = " ".join(f"word{n} helps patients recover" for n in range(150))
+    load(app, [row("a", "Alpha PT", AUSTIN, services="Dry needling", description=words)])
+    with session_scope(app) as session:
+        stored = session.execute(sa.text(
+            "SELECT pg_column_compression(keys), octet_length(keys::text) "
+            "FROM search_document")).one()
+        listing = session.scalar(sa.text("SELECT listing FROM search_listing"))
+    assert stored[0] is None and stored[1] > 4000
+    assert json.loads(listing)["description"] == words
+    hits = app.test_client().get("/api/v1/search?postcode=78701&q=word149").get_json()
+    assert [hit["name"] for hit in hits["results"]] == ["Alpha PT"]
+    get_database(app).dispose()
+
+
 def test_kill_during_import_leaves_postgis_tables_in_agreement(postgres: Postgres,
                                                                tmp_path: Path) -> None:
     """The search tables change only in the transaction that records how far they are
@@ -247,7 +267,7 @@ def test_kill_during_import_leaves_postgis_tables_in_agreement(postgres: Postgre
     assert indexed_ids(restarted) == stored
     with session_scope(restarted) as session:
         assert session.scalar(sa.text("SELECT sum(listings) FROM search_word")) == session.scalar(
-            sa.text("SELECT sum(cardinality(words)) FROM search_document"))
+            sa.text("SELECT sum(cardinality(words)) FROM search_listing"))
     get_database(restarted).dispose()
 
 

@@ -62,11 +62,17 @@ BATCH = 2000
 # Changes after which the planner's statistics are renewed at once, rather than whenever
 # autovacuum gets to it: without them a keyword common to most listings looks rare.
 ANALYZE_AFTER = 5000
-COLUMNS = ("id", "geog", "lat", "lon", "keys", "words", "insurance", "languages", "telehealth",
-           "accepting_new_patients", "hours", "timezone", "listing", "techniques",
+# What searches read (``search_document``), and what only the page and catch-up read
+# (``search_listing``: the public JSON and the spelling words), apart so that the rows
+# searched stay small enough to be kept uncompressed (migration 0010).
+COLUMNS = ("id", "geog", "lat", "lon", "keys", "insurance", "languages", "telehealth",
+           "accepting_new_patients", "hours", "timezone", "techniques",
            "accessibility", "age_groups", "direct_access", "home_visits", "price_min",
            "certified_until", "verified_on")
-WORDS = COLUMNS.index("words")
+LISTING_COLUMNS = ("id", "listing", "words")
+# Listings nearest the origin looked through for its nearest matches before the indexes are
+# asked for every match of the radius (see ``_Query.walk``).
+WALK = 2000
 FACET_COLUMNS = {**ID_FIELDS, "insurance": "insurance", "language": "languages"}
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
@@ -84,8 +90,12 @@ def lexeme(key: str) -> str:
     return "'" + key.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def document_row(location: Indexed) -> tuple[Any, ...]:
-    """Return the ``search_document`` row of a published location, in ``COLUMNS`` order."""
+Row = tuple[Any, ...]
+
+
+def document_rows(location: Indexed) -> tuple[Row, Row]:
+    """Return the ``search_document`` and ``search_listing`` rows of a published location,
+    in ``COLUMNS`` and ``LISTING_COLUMNS`` order."""
     texts = text_fields(location)
     labels: dict[str, list[str]] = {}
     for label, (_weight, names) in zip(LABELS, FIELD_CLASSES, strict=False):
@@ -95,20 +105,19 @@ def document_row(location: Indexed) -> tuple[Any, ...]:
     keys = " ".join(f"{lexeme(key)}:{','.join(found)}" for key, found in labels.items())
     words = sorted(word.decode("utf-8")
                    for word in spell_keys(spell_text(texts)))
+    listing = orjson.dumps(public_json(location)).decode("utf-8")
     return (
         location.id,
         f"SRID=4326;POINT({location.longitude!r} {location.latitude!r})",
         location.latitude,
         location.longitude,
         keys,
-        words,
         [normalize_keyword(name) for name in location.insurance],
         [normalize_keyword(name) for name in location.languages],
         location.telehealth,
         location.accepting_new_patients,
         orjson.dumps([location.hours, location.holiday_hours]).decode("utf-8"),
         location.timezone,
-        orjson.dumps(public_json(location)).decode("utf-8"),
         location.techniques,
         location.accessibility,
         location.age_groups,
@@ -117,7 +126,7 @@ def document_row(location: Indexed) -> tuple[Any, ...]:
         float(location.self_pay_price["min"]) if location.self_pay_price else None,
         certified_through(location),
         indexed_day(location.last_verified, location.created_at, location.flagged_at),
-    )
+    ), (location.id, listing, words)
 
 
 # One way a concept can score: (score, position of its alternative, tsquery).
@@ -194,17 +203,42 @@ class _Query:
         if radius_km is not None:
             # A spherical superset of the radius; exact distances are checked afterwards.
             where.append(f"ST_DWithin(geog, {_ORIGIN}, :metres, false)")
-            self.params["metres"] = (radius_km * geo.PREFILTER_SLACK + 0.1) * 1000.0
-        columns = ["id", "lat", "lon", "verified_on", *self.scores, *extra]
-        if self.open_at is not None:
-            columns += ["hours", "timezone"]
-        sql = f"SELECT {', '.join(columns)} FROM search_document"
+            self.params["metres"] = _superset_metres(radius_km)
+        sql = f"SELECT {', '.join(self._columns(extra))} FROM search_document"
         if where:
             sql += " WHERE " + " AND ".join(where)
         if nearest is not None:
             sql += f" ORDER BY geog <-> {_ORIGIN} LIMIT :nearest"
             self.params["nearest"] = nearest
         return sa.text(sql)
+
+    def walk(self, radius_km: float | None, nearest: int) -> sa.TextClause:
+        """Select the first ``nearest`` matches among the ``WALK`` listings nearest the origin
+        (within the radius), in the GiST index's distance order.
+
+        Where matches are common this reads a few dozen rows, where the planner, misled by
+        its estimate of how many rows ``ST_DWithin`` keeps, would match every listing of the
+        radius and sort them. The inner query holds no condition but the radius' bounding
+        box (which the planner estimates well), so it reads the index nearest first unless
+        the box holds so few listings that sorting them costs less.
+        """
+        inner, where = "", list(self.where)
+        if radius_km is not None:
+            self.params["metres"] = _superset_metres(radius_km)
+            inner = f" WHERE geog && _ST_Expand({_ORIGIN}, :metres)"
+            where.append("sphere <= :metres")
+        sql = (f"SELECT {', '.join(self._columns())} FROM (SELECT *, geog <-> {_ORIGIN} "
+               f"AS sphere FROM search_document{inner} ORDER BY sphere LIMIT {WALK}) AS near")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        self.params["nearest"] = nearest
+        return sa.text(sql + " LIMIT :nearest")
+
+    def _columns(self, extra: Sequence[str] = ()) -> list[str]:
+        columns = ["id", "lat", "lon", "verified_on", *self.scores, *extra]
+        if self.open_at is not None:
+            columns += ["hours", "timezone"]
+        return columns
 
     def open_rows(self, rows: Sequence[sa.Row[Any]]) -> Sequence[sa.Row[Any]]:
         """Keep the rows open at the requested time (all of them when none is asked)."""
@@ -228,7 +262,10 @@ class PostgisBackend:
 
     def __init__(self, engine: sa.Engine, read_engine: sa.Engine | None = None) -> None:
         self._engine = engine
-        self._read_engine = read_engine or engine
+        # Searches only read: without a transaction, a statement costs one round trip
+        # rather than three (BEGIN, the statement, ROLLBACK when the connection is returned).
+        self._read_engine = (read_engine or engine).execution_options(
+            isolation_level="AUTOCOMMIT")
         self._caught_up_at = 0.0
         self._checked_at = 0.0
         self._applied_seq = -1
@@ -315,7 +352,7 @@ class PostgisBackend:
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         with _translated(), self._read_engine.connect() as connection:
             rows = connection.execute(
-                sa.text("SELECT id, listing FROM search_document WHERE id = ANY(:ids)"),
+                sa.text("SELECT id, listing FROM search_listing WHERE id = ANY(:ids)"),
                 {"ids": list(ids)})
             return {row.id: orjson.loads(row.listing) for row in rows}
 
@@ -414,23 +451,32 @@ def _vocabulary(connection: sa.Connection) -> spelling.Vocabulary:
     return vocabulary
 
 
+def _superset_metres(radius_km: float) -> float:
+    return (radius_km * geo.PREFILTER_SLACK + 0.1) * 1000.0
+
+
 def _nearest_radius(connection: sa.Connection, query: _Query,
                     request: MatchQuery) -> float | None:
     """Return a radius holding the ``request.nearest`` nearest matches within the request's
     radius, if any (None: no match).
 
-    The nearest by the GiST index's spherical distance; the radius search that follows
-    finds any that the exact distance would order differently.
+    The nearest by the GiST index's spherical distance, among the nearest listings first
+    (``_Query.walk``); the radius search that follows finds any that the exact distance
+    would order differently.
     """
     assert request.nearest is not None
     wanted, bound = request.nearest, request.radius_km
     looked = wanted if query.open_at is None else 4 * wanted  # "open now" is checked here
-    while True:
-        found = connection.execute(query.select(bound, nearest=looked), query.params).all()
-        rows = query.open_rows(found)
-        if len(rows) >= wanted or len(found) < looked:
-            break
-        looked *= 8
+    found = connection.execute(query.walk(bound, looked), query.params).all()
+    rows = query.open_rows(found)
+    if len(rows) < wanted:  # matches are rare near the origin, or few are open now
+        looked *= 8 if len(found) == looked else 1
+        while True:
+            found = connection.execute(query.select(bound, nearest=looked), query.params).all()
+            rows = query.open_rows(found)
+            if len(rows) >= wanted or len(found) < looked:
+                break
+            looked *= 8
     if not rows:
         return None
     if len(rows) < wanted and bound is not None:
@@ -442,29 +488,33 @@ def _nearest_radius(connection: sa.Connection, query: _Query,
     return nearest if bound is None else min(nearest, bound)
 
 
-def _documents(connection: sa.Connection, ids: list[int]) -> list[tuple[Any, ...]]:
-    return [document_row(location) for location in indexed(connection, ids)
+def _documents(connection: sa.Connection, ids: list[int]) -> list[tuple[Row, Row]]:
+    return [document_rows(location) for location in indexed(connection, ids)
             if location.status == Status.PUBLISHED]
 
 
-def _copy(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _copy(connection: sa.Connection, rows: list[tuple[Row, Row]]) -> None:
     """Insert document rows with COPY, many times faster than INSERT statements."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY search_document ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    for table, columns, part in (("search_document", COLUMNS, 0),
+                                 ("search_listing", LISTING_COLUMNS, 1)):
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row[part])
 
 
 def _replace(connection: sa.Connection, ids: list[int]) -> None:
     """Bring these locations' documents (and the vocabulary's counts) up to date."""
     counts: Counter[str] = Counter()
+    connection.execute(sa.text("DELETE FROM search_document WHERE id = ANY(:ids)"),
+                       {"ids": ids})
     for words in connection.scalars(
-            sa.text("DELETE FROM search_document WHERE id = ANY(:ids) RETURNING words"),
+            sa.text("DELETE FROM search_listing WHERE id = ANY(:ids) RETURNING words"),
             {"ids": ids}):
         counts.subtract(words)
     rows = _documents(connection, ids)
-    for row in rows:
-        counts.update(row[WORDS])
+    for _document, (_id, _listing, words) in rows:
+        counts.update(words)
     _copy(connection, rows)
     _count_words(connection, {word: n for word, n in counts.items() if n})
 
@@ -486,16 +536,16 @@ def _count_words(connection: sa.Connection, counts: dict[str, int]) -> None:
 def _rebuild(connection: sa.Connection, progress: Callable[[int], None] | None) -> int:
     """Refill the search tables in this transaction; searches see the old rows until commit."""
     newest = connection.scalar(sa.select(sa.func.max(IndexChange.seq))) or 0
-    connection.execute(sa.text("DELETE FROM search_document"))
-    connection.execute(sa.text("DELETE FROM search_word"))
+    for table in ("search_document", "search_listing", "search_word"):
+        connection.execute(sa.text(f"DELETE FROM {table}"))
     ids = list(connection.scalars(
         sa.select(Location.id).where(Location.status == Status.PUBLISHED).order_by(Location.id)))
     counts: Counter[str] = Counter()
     count = 0
     for start in range(0, len(ids), BATCH):
         rows = _documents(connection, ids[start:start + BATCH])
-        for row in rows:
-            counts.update(row[WORDS])
+        for _document, (_id, _listing, words) in rows:
+            counts.update(words)
         _copy(connection, rows)
         count += len(rows)
         if progress:
