@@ -72,7 +72,7 @@ COLUMNS = ("id", "geog", "lat", "lon", "keys", "insurance", "languages", "telehe
 LISTING_COLUMNS = ("id", "listing", "words")
 # Listings nearest the origin looked through for its nearest matches before the indexes are
 # asked for every match of the radius (see ``_Query.walk``).
-WALK = 2000
+WALK = 500
 FACET_COLUMNS = {**ID_FIELDS, "insurance": "insurance", "language": "languages"}
 _ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
