@@ -11,15 +11,28 @@ import numpy as np
 
 # finder-postgis: finder itself with FINDER_SEARCH_BACKEND=postgis, on the peer's PostgreSQL.
 ENGINES = ("finder", "finder-postgis", "postgis", "naive-whoosh")
+FINDERS = ("finder", "finder-postgis")
 PEERS = ("postgis", "naive-whoosh")
+# The data sets: listings spread over five countries as `finder generate` spreads them, or
+# all in one country, as dense as a national directory (`finder generate --country US`).
+DATASETS = {"spread": "", "national": ", one country"}
 Run = dict[str, Any]
+Table = tuple[int, str]  # (size, data set)
 
 
-def all_sizes(result: dict[str, Any]) -> list[int]:
-    """Every size measured: by all engines, then by the postgis backend alone."""
-    settings = result["settings"]
-    sizes: list[int] = [*settings["sizes"], *settings.get("postgis_sizes", [])]
-    return sorted(set(sizes))
+def dataset(run: Run) -> str:
+    return str(run.get("dataset", "spread"))
+
+
+def all_tables(result: dict[str, Any]) -> list[Table]:
+    """Every (size, data set) measured, smallest first, the spread data set first."""
+    found = {(int(r["size"]), dataset(r)) for r in result["runs"]}
+    order = list(DATASETS)
+    return sorted(found, key=lambda t: (order.index(t[1]), t[0]))
+
+
+def runs_of(runs: list[Run], table: Table) -> dict[str, Run]:
+    return {r["engine"]: r for r in runs if (r["size"], dataset(r)) == table}
 
 
 def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
@@ -33,7 +46,7 @@ def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
             "max": round(float(values.max()), 3)}
 
 
-def _get(run: Run | None, *keys: str) -> float | None:
+def metric(run: Run | None, *keys: str) -> float | None:
     value: Any = run
     for key in keys:
         if not isinstance(value, dict) or key not in value or value[key] is None:
@@ -44,24 +57,24 @@ def _get(run: Run | None, *keys: str) -> float | None:
 
 # (label, getter, whether finder/peer is a meaningful ratio)
 METRICS: list[tuple[str, Callable[[Run | None], float | None], bool]] = [
-    ("load: import+index / COPY+index / build (s)", lambda r: _get(r, "load_s"), True),
-    ("in-process p50 (ms)", lambda r: _get(r, "inprocess", "p50"), True),
-    ("in-process p95 (ms)", lambda r: _get(r, "inprocess", "p95"), True),
-    ("in-process p99 (ms)", lambda r: _get(r, "inprocess", "p99"), True),
-    ("in-process p50 with facets (ms)", lambda r: _get(r, "inprocess_facets", "p50"), False),
-    ("in-process p99 with facets (ms)", lambda r: _get(r, "inprocess_facets", "p99"), False),
-    ("HTTP p50 (ms)", lambda r: _get(r, "http", "p50"), True),
-    ("HTTP p95 (ms)", lambda r: _get(r, "http", "p95"), True),
-    ("HTTP p99 (ms)", lambda r: _get(r, "http", "p99"), True),
-    ("wrk throughput (req/s)", lambda r: _get(r, "wrk", "requests_per_s"), True),
-    ("wrk p50 under load (ms)", lambda r: _get(r, "wrk", "p50_ms"), True),
-    ("wrk p99 under load (ms)", lambda r: _get(r, "wrk", "p99_ms"), True),
+    ("load: import+index / COPY+index / build (s)", lambda r: metric(r, "load_s"), True),
+    ("in-process p50 (ms)", lambda r: metric(r, "inprocess", "p50"), True),
+    ("in-process p95 (ms)", lambda r: metric(r, "inprocess", "p95"), True),
+    ("in-process p99 (ms)", lambda r: metric(r, "inprocess", "p99"), True),
+    ("in-process p50 with facets (ms)", lambda r: metric(r, "inprocess_facets", "p50"), False),
+    ("in-process p99 with facets (ms)", lambda r: metric(r, "inprocess_facets", "p99"), False),
+    ("HTTP p50 (ms)", lambda r: metric(r, "http", "p50"), True),
+    ("HTTP p95 (ms)", lambda r: metric(r, "http", "p95"), True),
+    ("HTTP p99 (ms)", lambda r: metric(r, "http", "p99"), True),
+    ("wrk throughput (req/s)", lambda r: metric(r, "wrk", "requests_per_s"), True),
+    ("wrk p50 under load (ms)", lambda r: metric(r, "wrk", "p50_ms"), True),
+    ("wrk p99 under load (ms)", lambda r: metric(r, "wrk", "p99_ms"), True),
     ("wrk errors (non-2xx, timeouts)", lambda r: _errors(r), False),
-    ("peak RSS, server processes summed (MB)", lambda r: _get(r, "memory", "rss_sum_mb"), True),
-    ("peak RSS, largest process (MB)", lambda r: _get(r, "memory", "rss_max_process_mb"), True),
-    ("peak RSS, PostgreSQL processes (MB)", lambda r: _get(r, "database_memory", "rss_sum_mb"),
+    ("peak RSS, server processes summed (MB)", lambda r: metric(r, "memory", "rss_sum_mb"), True),
+    ("peak RSS, largest process (MB)", lambda r: metric(r, "memory", "rss_max_process_mb"), True),
+    ("peak RSS, PostgreSQL processes (MB)", lambda r: metric(r, "database_memory", "rss_sum_mb"),
      False),
-    ("change searchable after import (s)", lambda r: _get(r, "freshness", "worst_s"), False),
+    ("change searchable after import (s)", lambda r: metric(r, "freshness", "worst_s"), False),
 ]
 
 
@@ -93,29 +106,31 @@ def _ratio(finder: float | None, peer: float | None) -> str:
     return f"{finder / peer:.3g}x"
 
 
-def size_rows(runs: list[Run], size: int) -> tuple[list[str], list[list[str]]]:
-    """Return the header and rows of one size's table."""
-    by_engine = {r["engine"]: r for r in runs if r["size"] == size}
+def table_rows(runs: list[Run], table: Table) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of one (size, data set)'s table."""
+    by_engine = runs_of(runs, table)
     engines = [e for e in ENGINES if e in by_engine]
-    peers = [p for p in PEERS if p in by_engine and "finder" in by_engine]
-    header = [f"{size:,} listings", *engines, *(f"finder/{p}" for p in peers)]
+    pairs = [(f, p) for f in FINDERS for p in PEERS if f in by_engine and p in by_engine]
+    size, data = table
+    header = [f"{size:,} listings{DATASETS[data]}", *engines,
+              *(f"{f}/{p}" for f, p in pairs)]
     rows = []
     for label, getter, ratio in METRICS:
         values = [getter(by_engine[e]) for e in engines]
         if all(v is None for v in values):
             continue
         row = [label, *(_format(v) for v in values)]
-        for peer in peers:
-            row.append(_ratio(getter(by_engine["finder"]), getter(by_engine[peer]))
+        for finder, peer in pairs:
+            row.append(_ratio(getter(by_engine[finder]), getter(by_engine[peer]))
                        if ratio else "")
         rows.append(row)
     rows.append(["queries timed (HTTP / in-process)",
-                 *(_counts(by_engine[e]) for e in engines), *([""] * len(peers))])
+                 *(_counts(by_engine[e]) for e in engines), *([""] * len(pairs))])
     checked = [by_engine[e].get("correctness") for e in engines]
     if any(checked):
         rows.append(["= brute-force reference", *(
             f"{c['compared'] - len(c['mismatches'])}/{c['compared']}" if c else "-"
-            for c in checked), *([""] * len(peers))])
+            for c in checked), *([""] * len(pairs))])
     return header, rows
 
 
@@ -143,8 +158,8 @@ def targets_rows(targets: list[dict[str, Any]]) -> list[list[str]]:
 
 def tables(result: dict[str, Any],
            table: Callable[[list[str], list[list[str]]], str]) -> list[str]:
-    """Return each size's table, then the targets' table, drawn by ``table``."""
-    drawn = [table(*size_rows(result["runs"], size)) for size in all_sizes(result)]
+    """Return each (size, data set)'s table, then the targets' table, drawn by ``table``."""
+    drawn = [table(*table_rows(result["runs"], key)) for key in all_tables(result)]
     if result["targets"]:
         drawn.append(table(["target (DESIGN.md section 8)", "measured", ""],
                            targets_rows(result["targets"])))
@@ -160,9 +175,11 @@ def mismatch_text(result: dict[str, Any]) -> str:
     lines = []
     for run in result["runs"]:
         if "error" in run:
-            lines.append(f"ERROR: {run['engine']} at {run['size']:,} failed: {run['error']}")
+            lines.append(f"ERROR: {run['engine']} at {run['size']:,}{DATASETS[dataset(run)]} "
+                         f"failed: {run['error']}")
         for m in (run.get("correctness") or {}).get("mismatches", []):
-            lines.append(f"MISMATCH {run['engine']} at {run['size']:,}: {m['query']}: "
+            lines.append(f"MISMATCH {run['engine']} at {run['size']:,}{DATASETS[dataset(run)]}: "
+                         f"{m['query']}: "
                          f"{m['reason']}\n  reference {m['expected']}\n  finder    {m['actual']}")
     return "\n".join(lines)
 
@@ -205,23 +222,23 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = all_sizes(result)
+    keys = all_tables(result)
     metrics = [("inprocess", "p50"), ("inprocess", "p95"), ("inprocess", "p99"),
                ("http", "p50"), ("http", "p95"), ("http", "p99")]
-    figure, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.8), squeeze=False,
+    figure, axes = plt.subplots(1, len(keys), figsize=(6.5 * len(keys), 4.8), squeeze=False,
                                 sharey=True)
-    for axis, size in zip(axes[0], sizes, strict=True):
-        by_engine = {r["engine"]: r for r in result["runs"] if r["size"] == size}
+    for axis, key in zip(axes[0], keys, strict=True):
+        by_engine = runs_of(result["runs"], key)
         engines = [e for e in ENGINES if e in by_engine]
         width = 0.8 / max(1, len(engines))
         for i, engine in enumerate(engines):
-            values = [_get(by_engine[engine], kind, p) or np.nan for kind, p in metrics]
+            values = [metric(by_engine[engine], kind, p) or np.nan for kind, p in metrics]
             positions = np.arange(len(metrics)) + (i - (len(engines) - 1) / 2) * width
             axis.bar(positions, values, width, label=engine)
         axis.set_xticks(np.arange(len(metrics)),
                         [f"{'in-proc' if k == 'inprocess' else 'HTTP'}\n{p}" for k, p in metrics])
         axis.set_yscale("log")
-        axis.set_title(f"{size:,} listings")
+        axis.set_title(f"{key[0]:,} listings{DATASETS[key[1]]}")
         axis.grid(axis="y", which="both", alpha=0.3)
     axes[0][0].set_ylabel("search latency (ms, log scale)")
     handles, labels = axes[0][0].get_legend_handles_labels()

@@ -203,17 +203,22 @@ def reindex_command() -> None:
               help="The day the listings' last verifications count back from (0 to 120 "
                    "days before it); default 2026-11-01, so a seed always gives the same "
                    "file.")
+@click.option("--country", type=click.Choice(["US", "CA", "GB", "AU", "NZ"],
+                                             case_sensitive=False),
+              help="Put every listing in this country, as a national directory is "
+                   "(default: spread over the five, mostly the US).")
 def generate_command(count: int, seed: int, output: TextIO,
                      practitioners_output: TextIO | None,
-                     verified_by: datetime | None = None) -> None:
+                     verified_by: datetime | None = None, country: str | None = None) -> None:
     """Write synthetic listings at real postcode centroids as an import CSV."""
     from .generate import REFERENCE_DATE, write_csv, write_practitioners_csv
 
+    in_country = country.upper() if country else None
     written = write_csv(output, count, seed,
-                        verified_by.date() if verified_by else REFERENCE_DATE)
+                        verified_by.date() if verified_by else REFERENCE_DATE, in_country)
     click.echo(f"wrote {written} listing(s)", err=True)
     if practitioners_output is not None:
-        people = write_practitioners_csv(practitioners_output, count, seed)
+        people = write_practitioners_csv(practitioners_output, count, seed, in_country)
         click.echo(f"wrote {people} practitioner(s)", err=True)
 
 

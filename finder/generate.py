@@ -17,6 +17,8 @@ from .validation import FIELDS
 # Share of listings per country in a generated directory.
 COUNTRY_WEIGHTS = {"US": 0.78, "CA": 0.08, "GB": 0.05, "AU": 0.06, "NZ": 0.03}
 REFERENCE_DATE = date(2026, 11, 1)  # fixed, so the same seed always gives the same file
+# Changes whenever a seed makes different rows: files generated before are named by it.
+VERSION = 2
 
 DRY_NEEDLING = ["Dry needling", "Trigger point dry needling", "Functional dry needling",
                 "Electrical dry needling", "Intramuscular stimulation (IMS)",
@@ -65,13 +67,33 @@ SUFFIXES = {"US": ["St", "Ave", "Blvd", "Rd", "Dr"], "CA": ["St", "Ave", "Rd"],
 HOURS = ["Mon-Fri 08:00-18:00", "Mon-Fri 07:00-19:00; Sat 08:00-12:00",
          "Mon-Thu 07:30-18:30; Fri 07:30-15:00", "Mon,Wed,Fri 09:00-17:00; Tue,Thu 11:00-19:00",
          "Mon-Sat 08:00-20:00", "Mon-Fri 06:30-19:00; Sat 08:00-14:00; Sun 09:00-13:00"]
+# A description is one sentence, as clinics write them: who they are, what they treat and
+# how, in words that vary from clinic to clinic.
 DESCRIPTIONS = [
-    "Our licensed physical therapists use {dn} alongside exercise and manual therapy to "
-    "relieve {c1} and {c2}.",
-    "A {kind} practice helping patients recover from {c1}. {Dn} is offered by certified "
-    "clinicians after a full assessment.",
-    "We treat {c1}, {c2} and more with a hands-on approach that includes {dn}.",
+    "Our licensed physical therapists use {dn} alongside {approach} to relieve {c1}, {c2} "
+    "and {c3} for {audience} in {city}.",
+    "A {kind} practice in {city} since {year}, helping {audience} recover from {c1} and "
+    "{c2} with {dn}, {approach} and a plan written for each patient.",
+    "We treat {c1}, {c2} and {c3} with a hands-on approach that includes {dn}, "
+    "{approach} and advice you can use at home.",
+    "{Dn} is offered by certified clinicians after a full assessment, together with "
+    "{approach}, for {audience} living with {c1} or {c2}.",
+    "From {c1} to {c3}, our {kind} team combines {dn} with {approach} so that {audience} "
+    "get back to work, sport and daily life sooner.",
+    "Since {year} this {kind} clinic has offered {dn}, {approach} and same-week "
+    "appointments to {audience} with {c1}, {c2} or {c3}.",
+    "Evidence-based care for {c1} and {c2}: {dn} and {approach} from physiotherapists "
+    "who spend the whole session with you.",
+    "Serving {audience} across {city} and nearby towns, we pair {dn} with {approach} to "
+    "ease {c1}, {c2} and lingering {c3}.",
 ]
+APPROACHES = ["exercise therapy", "manual therapy", "joint mobilisation",
+              "graded strengthening", "soft tissue work", "movement retraining",
+              "education about pain", "postural training", "balance exercises",
+              "mobility programmes", "return-to-sport testing", "hydrotherapy"]
+AUDIENCES = ["athletes", "runners", "office workers", "older adults", "new parents",
+             "weekend warriors", "dancers", "manual workers", "students", "golfers",
+             "cyclists", "families"]
 
 
 # The listing's techniques: the dry-needling service it names, sometimes with others.
@@ -201,14 +223,15 @@ def _npi(rng: random.Random) -> str:
     raise AssertionError("a Luhn check digit always exists")
 
 
-def listings(count: int, seed: int = 1, verified_by: date = REFERENCE_DATE
-             ) -> Iterator[dict[str, str]]:
+def listings(count: int, seed: int = 1, verified_by: date = REFERENCE_DATE,
+             in_country: str | None = None) -> Iterator[dict[str, str]]:
     """Yield ``count`` CSV rows; the same seed always yields the same rows. Each was last
     verified 0 to 120 days before ``verified_by``, as in a directory that re-verifies every
-    90 days: most current, some stale."""
+    90 days: most current, some stale. With ``in_country``, every listing is in that country
+    (a national directory); else they are spread over ``COUNTRY_WEIGHTS``."""
     rng = random.Random(seed)
-    countries = list(COUNTRY_WEIGHTS)
-    weights = list(COUNTRY_WEIGHTS.values())
+    countries = [in_country] if in_country else list(COUNTRY_WEIGHTS)
+    weights = [1.0] if in_country else list(COUNTRY_WEIGHTS.values())
     for i in range(count):
         country = rng.choices(countries, weights)[0]
         postcode, lat, lon, city, region = rng.choice(_postcodes(country))
@@ -219,8 +242,8 @@ def listings(count: int, seed: int = 1, verified_by: date = REFERENCE_DATE
         if country != "US":
             name = name.replace("Physical Therapy", "Physiotherapy").replace(" PT", " Physio")
         dry_needling = rng.choice(DRY_NEEDLING)
-        services = [dry_needling, *rng.sample(SERVICES, rng.randint(2, 5))]
-        conditions = rng.sample(CONDITIONS, rng.randint(2, 6))
+        services = [dry_needling, *rng.sample(SERVICES, rng.randint(3, 4))]
+        conditions = rng.sample(CONDITIONS, 4)
         languages = ["English"]
         if rng.random() < 0.35:
             languages.append(rng.choice(EXTRA_LANGUAGES[country]))
@@ -251,8 +274,11 @@ def listings(count: int, seed: int = 1, verified_by: date = REFERENCE_DATE
             "npi": _npi(rng) if country == "US" else "",
             "description": rng.choice(DESCRIPTIONS).format(
                 dn=dry_needling.lower(), Dn=dry_needling.capitalize(),
-                c1=conditions[0].lower(), c2=conditions[-1].lower(),
-                kind=rng.choice(["sports", "family", "orthopedic", "community"])),
+                c1=conditions[0].lower(), c2=conditions[1].lower(),
+                c3=conditions[2].lower(), city=city or "town", year=rng.randint(1985, 2024),
+                approach=rng.choice(APPROACHES), audience=rng.choice(AUDIENCES),
+                kind=rng.choice(["sports", "family", "orthopedic", "community",
+                                 "independent", "hospital-based"])),
             # One draw, as before, so the fields after it stay what they were for each seed.
             "last_verified": (verified_by - timedelta(days=rng.randint(0, 400) * 3 // 10)
                               ).isoformat(),
@@ -286,10 +312,11 @@ def _care(rng: random.Random, country: str, dry_needling: str) -> dict[str, str]
     }
 
 
-def practitioners(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
-    """Yield practitioners CSV rows for the listings ``listings(count, seed)`` yields: one to
-    three at each, some of whose certifications have expired."""
-    for i, location in enumerate(listings(count, seed)):
+def practitioners(count: int, seed: int = 1, in_country: str | None = None
+                  ) -> Iterator[dict[str, str]]:
+    """Yield practitioners CSV rows for the listings ``listings(count, seed, ...)`` yields:
+    one to three at each, some of whose certifications have expired."""
+    for i, location in enumerate(listings(count, seed, in_country=in_country)):
         rng = random.Random(f"{seed}-{i}-people")
         country = location["country"]
         required, optional = CREDENTIALS[country]
@@ -318,14 +345,16 @@ def practitioners(count: int, seed: int = 1) -> Iterator[dict[str, str]]:
 
 
 def write_csv(handle: IO[str], count: int, seed: int = 1,
-              verified_by: date = REFERENCE_DATE) -> int:
+              verified_by: date = REFERENCE_DATE, in_country: str | None = None) -> int:
     """Write generated listings as an import CSV; return the row count."""
-    return _write(handle, [*FIELDS, "last_verified"], listings(count, seed, verified_by))
+    return _write(handle, [*FIELDS, "last_verified"],
+                  listings(count, seed, verified_by, in_country))
 
 
-def write_practitioners_csv(handle: IO[str], count: int, seed: int = 1) -> int:
+def write_practitioners_csv(handle: IO[str], count: int, seed: int = 1,
+                            in_country: str | None = None) -> int:
     """Write the practitioners of ``write_csv``'s listings as a practitioners CSV."""
-    return _write(handle, list(PRACTITIONER_FIELDS), practitioners(count, seed))
+    return _write(handle, list(PRACTITIONER_FIELDS), practitioners(count, seed, in_country))
 
 
 def _write(handle: IO[str], fields: list[str], rows: Iterable[dict[str, str]]) -> int:

@@ -434,7 +434,7 @@ def test_a_moderator_merges_and_sets_aside_through_the_page(app: Flask) -> None:
 
 def test_a_generated_directory_is_scanned_without_comparing_every_pair(app: Flask) -> None:
     handle = io.StringIO()
-    write_csv(handle, 20_000, seed=7)
+    write_csv(handle, 20_000, seed=7, in_country="US")
     handle.seek(0)
     with session_scope(app) as session:
         import_csv(session, get_geocoder(app), read_rows(handle), default_country="US",

@@ -85,6 +85,30 @@ def test_generation_is_deterministic_per_seed() -> None:
     assert list(listings(50, seed=3)) != list(listings(50, seed=4))
 
 
+def test_generated_listings_are_as_rich_as_real_ones() -> None:
+    rows = list(listings(500, seed=2))
+    assert {len(r["services"].split("; ")) for r in rows} == {4, 5}
+    assert {len(r["conditions"].split("; ")) for r in rows} == {4}
+    # One sentence of description each, in words that vary from clinic to clinic.
+    assert all(r["description"].count(".") == 1 and r["description"].endswith(".")
+               for r in rows)
+    words = Counter(word for r in rows for word in set(r["description"].lower().split()))
+    assert len(words) > 300
+
+
+def test_a_national_directory_is_in_one_country(tmp_path: Path) -> None:
+    out = tmp_path / "national.csv"
+    result = Runner(tmp_path).invoke("generate", "--count", "300", "--seed", "4",
+                                     "--country", "ca", "-o", str(out))
+    assert "wrote 300 listing(s)" in result.output
+    rows = list(read_rows(io.StringIO(out.read_text("utf-8"))))
+    assert len(rows) == 300 and {row["country"] for _, row in rows} == {"CA"}
+    assert len({row["postcode"] for _, row in rows}) > 100  # spread over its postcodes
+    bad = Runner(tmp_path).invoke("generate", "--count", "3", "--country", "FR", "-o",
+                                  str(out))
+    assert bad.exit_code == 2 and "'FR' is not one of" in bad.output
+
+
 def test_generated_csv_imports_with_no_rejections(app: Flask) -> None:
     buffer = io.StringIO()
     assert write_csv(buffer, 1500, seed=5) == 1500
