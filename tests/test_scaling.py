@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -23,6 +24,8 @@ from flask import Flask
 from finder import create_app, migrate
 from finder.db import get_database, make_engine, session_scope
 from finder.errors import ConfigError
+from finder.geocode import get_geocoder
+from finder.importer import import_csv, read_rows
 from finder.search import get_backend
 from tests.conftest import (
     AUSTIN,
@@ -244,6 +247,27 @@ def test_searched_rows_stay_uncompressed(postgres: Postgres, tmp_path: Path) -> 
     assert json.loads(listing)["description"] == words
     hits = app.test_client().get("/api/v1/search?postcode=78701&q=word149").get_json()
     assert [hit["name"] for hit in hits["results"]] == ["Alpha PT"]
+    get_database(app).dispose()
+
+
+def test_an_import_makes_its_search_rows_alongside(postgres: Postgres, tmp_path: Path) -> None:
+    """A second process applies each committed batch while the import goes on, so the
+    import's checks and the analysis of its listings' text run on two cores at once."""
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": postgres.fresh_database(),
+                      "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+    backend = get_backend(app)
+    backend.applies_in_requests = False  # only the import's own process applies changes
+    rows = [row(f"p{n}", f"Clinic {n}", AUSTIN, services="Dry needling") for n in range(3)]
+    with backend.indexing_alongside() as applied:
+        with session_scope(app) as session:
+            import_csv(session, get_geocoder(app), read_rows(io.StringIO(csv_text(rows))),
+                       default_country="US")
+            session.commit()
+        deadline = time.monotonic() + 10
+        while len(indexed_ids(app)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert indexed_ids(app) == published_ids(app)  # before the import's block ends
+    assert applied.count == 3
     get_database(app).dispose()
 
 

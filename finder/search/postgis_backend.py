@@ -16,12 +16,16 @@ geography column; exact distances are computed as the other backend computes the
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 from typing import Any
 
 import numpy as np
@@ -37,6 +41,7 @@ from ..listings import public_json
 from ..models import IndexChange, Location, Status
 from ..trust.verification import indexed_day
 from . import FACETS, Applied, Matches, MatchQuery, spelling
+from .children import die_with_parent
 from .documents import (
     FORMAT_VERSION,
     ID_FIELDS,
@@ -58,6 +63,7 @@ LABELS = "ABCD"  # PostgreSQL's weight labels, one per field class
 POSITIONS = {label: str(position) for position, label in enumerate(LABELS, 1)}
 REFRESH_INTERVAL = 0.25  # seconds between checks whether the searched data changed
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied changes
+FOLLOW_INTERVAL = 0.1  # seconds an import's indexing process waits for its next batch
 BATCH = 2000
 # Changes after which the planner's statistics are renewed at once, rather than whenever
 # autovacuum gets to it: without them a keyword common to most listings looks rare.
@@ -384,9 +390,46 @@ class PostgisBackend:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def indexing_alongside(self, commit_every: float | None = None
-                           ) -> AbstractContextManager[Applied]:
-        return nullcontext(Applied())  # catch_up's set-wise SQL gains nothing from following along
+    @contextmanager
+    def indexing_alongside(self, commit_every: float | None = None) -> Iterator[Applied]:
+        """Apply changes as they are committed, in a second process, while the block runs.
+
+        An import then shares the machine's cores with the making of its search rows (the
+        analysis of each listing's text, most of an import's work after its checks) rather
+        than doing one after the other. Rows are searchable as each batch is applied, so
+        ``commit_every`` changes nothing; whatever is not applied when the block ends (or if
+        the process fails) is left to ``catch_up``.
+        """
+        context = multiprocessing.get_context("fork")
+        stop = context.Event()
+        count = context.Value("q", 0)
+        follower = context.Process(target=self._follow, args=(stop, os.getpid(), count),
+                                   name="finder-indexer", daemon=True)
+        follower.start()
+        applied = Applied()
+        try:
+            yield applied
+        finally:
+            stop.set()
+            follower.join()
+            applied.count = count.value
+
+    def _follow(self, stop: Event, parent: int, count: Synchronized[int]) -> None:
+        die_with_parent()
+        for engine in (self._engine, self._read_engine.engine):
+            engine.dispose(close=False)  # the parent's connections stay the parent's
+        while True:
+            stopping = stop.is_set() or os.getppid() != parent
+            applied = self.catch_up(limit=BATCH)
+            count.value += applied
+            if applied:
+                continue
+            if stopping:
+                break
+            stop.wait(FOLLOW_INTERVAL)
+        if count.value >= ANALYZE_AFTER:  # applied a batch at a time, each below the mark
+            with _translated(), self._engine.begin() as connection:
+                connection.execute(sa.text("ANALYZE search_document"))
 
     def catch_up(self, limit: int | None = None, yield_to_imports: bool = False) -> int:
         """Apply the changes recorded after ``search_state.applied_seq``; return how many.

@@ -10,14 +10,12 @@ commits a new index generation, reusing the arrays of the segments they already 
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import logging
 import math
 import multiprocessing
 import os
 import pickle
-import signal
 import threading
 import time
 import warnings
@@ -56,6 +54,7 @@ from . import (
     spelling,
     whoosh_compat,  # noqa: F401  (patches Whoosh before any index is written)
 )
+from .children import die_with_parent
 from .documents import (
     FORMAT_VERSION,
     META_ID,
@@ -93,7 +92,6 @@ FOLLOW_STEP = 1.0  # seconds an import's indexing works between commits when kee
 KEEP_PACE_LIMIT = 30.0  # seconds an import waits for its changes to be searchable, at most
 KEEP_PACE_POLL = 0.01  # seconds between the import's looks at what is indexed
 IMPORTING_LOCK = "importing.lock"  # each import's indexing process holds a shared flock on it
-PR_SET_PDEATHSIG = 1  # Linux prctl option: the signal a process gets when its parent dies
 logger = logging.getLogger(__name__)
 
 
@@ -520,7 +518,7 @@ class WhooshBackend:
 
     def _follow(self, stop: Event, wake: Event, parent: int, count: Synchronized[int],
                 indexed: Synchronized[int], commit_every: float | None) -> None:
-        _die_with_parent()
+        die_with_parent()
         # Held until this process ends, however it ends: the kernel lets go of a flock.
         importing = open(self.path / IMPORTING_LOCK, "ab")  # noqa: SIM115
         fcntl.flock(importing, fcntl.LOCK_SH)
@@ -550,7 +548,7 @@ class WhooshBackend:
     def _merge_beside(self, indexing_done: Event) -> None:
         """Merge small segments aside (see ``merging``) while an import's indexing process
         commits, and once more after its last commit."""
-        _die_with_parent()
+        die_with_parent()
         os.nice(MERGE_NICENESS)  # below the import and its indexing, which are below searches
         while True:
             stopping = indexing_done.wait(MERGE_INTERVAL)
@@ -682,17 +680,6 @@ def _live_document(readers: Iterable[IndexReader], field: str, value: str
                 if not reader.is_deleted(docnum):
                     return dict(reader.stored_fields(docnum))
     return None
-
-
-def _die_with_parent() -> None:
-    """Have Linux kill this process when its parent dies: an import killed outright takes
-    its indexer with it, so the index stays at its last commit and its lock is free at once
-    (elsewhere the indexer notices within a batch and commits what is committed)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 def _write(writer: writing.IndexWriter, location: Indexed, replace: bool) -> None:
