@@ -21,8 +21,8 @@ import pytest
 from finder.generate import write_csv
 from tests.conftest import Server
 
-DISK_MB = 64
-FILLER_MB = 44  # removed afterwards, to give space back
+DISK_MB = 96
+FILLER_MB = 72  # removed afterwards, to give space back
 
 
 @pytest.fixture
