@@ -234,7 +234,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
         for i, engine in enumerate(engines):
             values = [metric(by_engine[engine], kind, p) or np.nan for kind, p in metrics]
             positions = np.arange(len(metrics)) + (i - (len(engines) - 1) / 2) * width
-            axis.bar(positions, values, width, label=engine)
+            # One colour per engine in every panel, so the one legend reads for all.
+            axis.bar(positions, values, width, label=engine,
+                     color=f"C{ENGINES.index(engine)}")
         axis.set_xticks(np.arange(len(metrics)),
                         [f"{'in-proc' if k == 'inprocess' else 'HTTP'}\n{p}" for k, p in metrics])
         axis.set_yscale("log")
