@@ -418,18 +418,21 @@ class PostgisBackend:
         die_with_parent()
         for engine in (self._engine, self._read_engine.engine):
             engine.dispose(close=False)  # the parent's connections stay the parent's
-        while True:
-            stopping = stop.is_set() or os.getppid() != parent
-            applied = self.catch_up(limit=BATCH)
-            count.value += applied
-            if applied:
-                continue
-            if stopping:
-                break
-            stop.wait(FOLLOW_INTERVAL)
-        if count.value >= ANALYZE_AFTER:  # applied a batch at a time, each below the mark
-            with _translated(), self._engine.begin() as connection:
-                connection.execute(sa.text("ANALYZE search_document"))
+        try:
+            while True:
+                stopping = stop.is_set() or os.getppid() != parent
+                applied = self.catch_up(limit=BATCH)
+                count.value += applied
+                if applied:
+                    continue
+                if stopping:
+                    break
+                stop.wait(FOLLOW_INTERVAL)
+            if count.value >= ANALYZE_AFTER:  # applied a batch at a time, each below the mark
+                with _translated(), self._engine.begin() as connection:
+                    connection.execute(sa.text("ANALYZE search_document"))
+        except SearchUnavailable:  # the import reports it; its catch-up applies the rest
+            logger.warning("could not apply the import's changes alongside it", exc_info=True)
 
     def catch_up(self, limit: int | None = None, yield_to_imports: bool = False) -> int:
         """Apply the changes recorded after ``search_state.applied_seq``; return how many.
