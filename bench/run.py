@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="listing counts of a national directory (every listing in "
                              "the US, `finder generate --country US`) measured on finder "
                              "and the PostGIS peer (default: %(default)s; empty: none)")
+    parser.add_argument("--naive-sizes", default="10000",
+                        help="the --sizes at which the naive Whoosh peer is measured too: at "
+                             "100k it takes four minutes to build and a third of a second a "
+                             "query (default: %(default)s; empty: none)")
     parser.add_argument("--duration", type=int, default=15,
                         help="seconds of wrk load per engine per size (default: %(default)s)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
@@ -88,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     args.postgis_size_list = _sizes(args.postgis_sizes)
     args.national_size_list = _sizes(args.national_sizes)
+    args.naive_size_list = _sizes(args.naive_sizes)
     chosen = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(chosen) - set(ENGINES))
     if unknown:
@@ -209,13 +214,13 @@ def bench_finder(engine: str, size: int, csv_path: Path, mix: list[Query], sampl
     run["load"] = engines.import_finder(csv_path, env, args.import_timeout)
     run["load_s"] = run["load"]["load_s"]
     log(f"{engine}: import+index took {run['load_s']} s")
-    # Reading every listing for the reference takes long at 1M (--check 0 skips it).
-    reference = Reference.from_data_dir(data_dir, url) if sample else None
     with serving(engines.serve_finder(engine, env, settings, size)) as server:
         client = Client(server.url)
-        if reference is not None:
+        if sample:
             log(f"{engine}: checking {len(sample)} queries x 2 sorts against the reference")
-            compared, mismatches = check(reference, sample, lambda q: client.fetch(q.path()))
+            with closing(Reference.from_data_dir(data_dir, url)) as reference:
+                compared, mismatches = check(reference, sample,
+                                             lambda q: client.fetch(q.path()))
             run["correctness"] = {"compared": compared,
                                   "mismatches": [m.as_dict() for m in mismatches]}
             log(f"{engine}: {compared - len(mismatches)}/{compared} match the reference")
@@ -275,7 +280,7 @@ def bench_size(size: int, args: argparse.Namespace, settings: Settings,
             bench_peer, "postgis", size, partial(postgis_app.load, csv_path, dsn),
             "postgis_app", {"BENCH_PG_DSN": dsn}, mix, paths_file, args, settings, work,
             postgres.process.pid if postgres.process else None)
-    if "naive-whoosh" in chosen:
+    if "naive-whoosh" in chosen and size in args.naive_size_list:
         from .peers import naive_whoosh_app
 
         index_dir = work / "naive-whoosh"
@@ -386,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     source_at_start = source_version()
     settings_dict = {"sizes": args.size_list, "postgis_sizes": args.postgis_size_list,
                      "national_sizes": args.national_size_list,
+                     "naive_sizes": args.naive_size_list,
                      "duration": args.duration,
                      "connections": args.connections, "threads": args.threads,
                      "workers": args.workers, "queries": args.queries, "warmup": args.warmup,
