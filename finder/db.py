@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,40 @@ def database_url(config: dict[str, Any]) -> str:
     if url:
         return url
     return f"sqlite:///{Path(config['DATA_DIR']).resolve() / 'finder.sqlite3'}"
+
+
+def copy_rows(connection: sa.Connection, table: str, columns: Sequence[str],
+              rows: Iterable[Sequence[Any]]) -> None:
+    """Insert rows (their values in ``columns`` order, as the driver passes them) with
+    PostgreSQL's COPY, in the connection's transaction: many times faster than INSERTs."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def copy_insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+                ) -> None:
+    """Insert rows of ``table`` (each with the same keys) with COPY, like ``sa.insert``
+    would: each value through its column's type, and columns a row lacks given their
+    Python-side default (evaluated once for all the rows) or the database's."""
+    dialect = connection.dialect
+    given = [table.c[name] for name in rows[0]]
+    defaulted = [column for column in table.columns if column.name not in rows[0]
+                 and column.default is not None and not column.primary_key]
+    defaults = [column.default.arg(None)  # type: ignore[union-attr]
+                if column.default.is_callable else column.default.arg  # type: ignore[union-attr]
+                for column in defaulted]
+    convert = [column.type.dialect_impl(dialect).bind_processor(dialect) or _same
+               for column in (*given, *defaulted)]
+    copy_rows(connection, table.name, [column.name for column in (*given, *defaulted)], (
+        [to_driver(value) for to_driver, value in zip(convert, [*row.values(), *defaults],
+                                                       strict=True)]
+        for row in rows))
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def make_engine(url: str) -> sa.Engine:

@@ -13,6 +13,8 @@ from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from .db import copy_insert
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -346,10 +348,23 @@ def insert_locations(session: orm.Session, rows: list[dict[str, Any]]) -> list[i
     if not rows:
         return []
     _lock_change_order(session)
+    connection = session.connection()
+    table = cast(sa.Table, Location.__table__)
+    if connection.dialect.name == "postgresql":
+        # COPY, with ids drawn from the table's sequence first: a third of the time of
+        # the inserts it replaces (a large import's slowest step after its checks).
+        ids = sorted(connection.scalars(sa.text(
+            "SELECT nextval(pg_get_serial_sequence('location', 'id')) "
+            "FROM generate_series(1, :count)"), {"count": len(rows)}))
+        copy_insert(connection, table, [{"id": i, **row} for i, row in zip(ids, rows,
+                                                                             strict=True)])
+        copy_insert(connection, cast(sa.Table, IndexChange.__table__),
+                    [{"location_id": i} for i in ids])
+        return ids
     # One executemany of one statement (every row has the same columns), then the new ids
     # in one query by their external ids: asking for them with RETURNING makes SQLAlchemy
     # render a statement per batch, which costs more than the inserts.
-    session.connection().execute(sa.insert(cast(sa.Table, Location.__table__)), rows)
+    connection.execute(sa.insert(table), rows)
     inserted = {external_id: location_id for external_id, location_id in session.execute(
         sa.select(Location.external_id, Location.id)
         .where(Location.external_id.in_([row["external_id"] for row in rows])))}

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 
 from finder.db import session_scope
-from finder.models import Location
+from finder.geocode import get_geocoder
+from finder.importer import ImportReport, import_documents
+from finder.models import IndexChange, Location, Source, Status
 from tests.conftest import AUSTIN, Runner, load, row
 
 FULL = {
@@ -88,6 +92,42 @@ def test_a_document_imported_comes_back_the_same(client: FlaskClient, runner: Ru
     assert [c["expires"] for c in dana["certifications"]] == ["2021-01-01", None]
     assert sam == {"external_id": None, "name": "Sam Lee", "credentials": ["PT"], "npi": "",
                    "licence": None, "languages": [], "gender": None, "certifications": []}
+
+
+def test_every_database_stores_an_imported_document_alike(any_database_app: Flask) -> None:
+    """New listings are written in bulk (COPY on PostgreSQL): every value comes back as
+    given, defaults filled in, each listing's change recorded, and a second import of the
+    same documents finds nothing to change."""
+    plain = {"external_id": "doc-2", "name": "Plain PT",
+             "address": {"postcode": "78701", "country": "US"}}
+    app, client = any_database_app, any_database_app.test_client()
+
+    def imported() -> ImportReport:
+        with session_scope(app) as session:
+            report = import_documents(session, get_geocoder(app), enumerate([FULL, plain], 1),
+                                      default_country="US")
+            session.commit()
+        return report
+
+    assert imported().created == 2
+    got = client.get(f"/api/v1/listings/{listing_id(client, 'doc-1')}").get_json()
+    assert got["hours"] == {"mon": [["08:00", "18:00"]], "sat": [["09:00", "13:00"]]}
+    assert got["holiday_hours"][1]["note"] == "Christmas"
+    assert got["self_pay_price"] == {"min": 90.0, "max": 120.0, "currency": "USD"}
+    assert (got["direct_access"], got["home_visits"]) == (True, False)
+    assert got["last_verified"] == "2026-11-01" and got["languages"] == ["English", "Spanish"]
+    assert [p["name"] for p in got["practitioners"]] == ["Dana Ortiz", "Sam Lee"]
+    bare = client.get(f"/api/v1/listings/{listing_id(client, 'doc-2')}").get_json()
+    assert bare["self_pay_price"] is None and bare["services"] == [] and bare["hours"] == {}
+    with session_scope(app) as session:
+        stored = session.scalars(sa.select(Location).order_by(Location.id)).all()
+        assert [(s.status, s.source) for s in stored] == [(Status.PUBLISHED, Source.IMPORT)] * 2
+        assert all(abs(s.created_at - datetime.now(UTC)) < timedelta(minutes=5)
+                   for s in stored)
+        assert sorted(session.scalars(sa.select(IndexChange.location_id))) == \
+            [s.id for s in stored]
+    again = imported()
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
 
 
 def test_round_trip_changes_only_what_was_changed(client: FlaskClient, runner: Runner,
