@@ -26,7 +26,7 @@ from finder.db import get_database, make_engine, session_scope
 from finder.errors import ConfigError
 from finder.geocode import get_geocoder
 from finder.importer import import_csv, read_rows
-from finder.search import get_backend
+from finder.search import get_backend, postgis_backend
 from tests.conftest import (
     AUSTIN,
     TEST_CONFIG,
@@ -268,6 +268,51 @@ def test_an_import_makes_its_search_rows_alongside(postgres: Postgres, tmp_path:
             time.sleep(0.05)
         assert indexed_ids(app) == published_ids(app)  # before the import's block ends
     assert applied.count == 3
+    get_database(app).dispose()
+
+
+def test_a_search_reads_through_one_connection(postgres: Postgres, tmp_path: Path) -> None:
+    """Each checkout of a pooled connection is a round trip (its liveness check): a search
+    that widens, explains and reads its page takes one for all of it."""
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": postgres.fresh_database(),
+                      "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+    load(app, [row("a", "Alpha PT", AUSTIN, services="Dry needling", languages="English")])
+    get_backend(app).applies_in_requests = False  # as under a server's applier
+    path = "/api/v1/search?postcode=78759&q=dry+needling&language=English&radius=1"
+    app.test_client().get(path)  # the first reads the directory's languages, kept a while
+    checkouts = []
+    sa.event.listen(get_database(app).read_engine, "checkout",
+                    lambda *_args: checkouts.append(1))
+    body = app.test_client().get(path).get_json()
+    assert body["total"] == 0 and [hit["name"] for hit in body["results"]] == ["Alpha PT"]
+    assert len(checkouts) == 1
+    get_database(app).dispose()
+
+
+def test_a_large_import_leaves_the_searched_tables_vacuumed(
+        postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until a vacuum marks new rows visible to all, each search checks them one by one: a
+    large import (here: over two listings) vacuums the tables before it says it is done."""
+    monkeypatch.setattr(postgis_backend, "SETTLE_AFTER", 2)
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": postgres.fresh_database(),
+                      "SEARCH_BACKEND": "postgis", **TEST_CONFIG})
+    backend = get_backend(app)
+    backend.applies_in_requests = False
+
+    def vacuumed() -> dict[str, bool]:
+        with session_scope(app) as session:
+            return dict(session.execute(sa.text(
+                "SELECT relname, last_vacuum IS NOT NULL AND last_analyze IS NOT NULL "
+                "FROM pg_stat_user_tables WHERE relname IN "
+                "('search_document', 'search_listing')")).all())
+
+    rows = [row(f"p{n}", f"Clinic {n}", AUSTIN, services="Dry needling") for n in range(3)]
+    with backend.indexing_alongside():
+        with session_scope(app) as session:
+            import_csv(session, get_geocoder(app), read_rows(io.StringIO(csv_text(rows))),
+                       default_country="US")
+            session.commit()
+    assert vacuumed() == {"search_document": True, "search_listing": True}
     get_database(app).dispose()
 
 

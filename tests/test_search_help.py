@@ -81,6 +81,19 @@ def test_widening_never_leaves_the_searched_country(directory: Flask,
     assert body["suggestion"]["message"].startswith("No provider within 250 mi")
 
 
+def test_widening_passes_over_the_nearer_clinics_across_the_border(directory: Flask,
+                                                                  client: FlaskClient) -> None:
+    load(directory, [
+        *(row(f"on-{i}", f"Ontario Cupping {i}", near(WINDSOR, 1.0 + i, 120), country="CA",
+              city="Windsor", region="ON", postcode="N9A 1A1", services="Cupping")
+          for i in range(12)),
+        row("ann-arbor", "Ann Arbor Cupping", near(WINDSOR, 38, 270), city="Ann Arbor",
+            region="MI", postcode="48104", services="Cupping")])
+    body = search(client, postcode=DETROIT_ZIP, q="cupping", radius="1")
+    assert names(body) == ["Ann Arbor Cupping"]
+    assert body["widened"]["country"] == "US" and body["widened"]["count"] == 1
+
+
 def test_widening_never_lists_clinics_beyond_the_largest_radius(directory: Flask,
                                                                client: FlaskClient) -> None:
     body = search(client, postcode="78701", q="vestibular")

@@ -43,6 +43,7 @@ class Filters:
     home_visits: bool | None = None
     max_price: float | None = None  # the listing's lowest self-pay price is at most this
     certified_on: date | None = None  # a practitioner's certification is current that day
+    country: str | None = None  # the listing is in this country (an ISO code)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,11 @@ class SearchBackend(Protocol):
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         """Return the public JSON (without its URL) of these listings, if searchable."""
+        ...
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Keep what searches read (a database connection) for the calls made in the
+        block, the calls of one search, rather than taking it for each."""
         ...
 
     def facets(self, query: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:

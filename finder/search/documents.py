@@ -29,7 +29,7 @@ from .whoosh_writer import KeysField
 META_ID = "__meta__"
 # Bump when the schema or the analysis changes: an index of another format is rebuilt from the
 # database on first use, so an upgrade never serves results analysed the old way.
-FORMAT_VERSION = 12
+FORMAT_VERSION = 13
 TEXT_FIELDS = ("name", "services", "conditions", "description", "place")
 ITEM_SEPARATOR = "\x1f"  # between the items of a list field in the indexed text
 # Bits of the ``flags`` column.
@@ -102,6 +102,7 @@ def schema() -> Schema:
         spell=KeysField(spell_keys),
         insurance=KeysField(comma_keys),
         language=KeysField(comma_keys),
+        country=KeysField(comma_keys),
         **{name: KeysField(comma_keys) for name in ID_FIELDS},
         # Columns only (no postings): read whole into arrays when a segment is opened.
         listing=COLUMN(columns.NumericColumn("q")),
@@ -292,6 +293,7 @@ def document(location: Indexed) -> dict[str, Any]:
         "insurance": ",".join(normalize_keyword(i) for i in location.insurance),
         "language": ",".join(normalize_keyword(lang) for lang in location.languages),
         **{name: ",".join(getattr(location, column)) for name, column in ID_FIELDS.items()},
+        "country": location.country,
         "listing": location.id,
         "lat": location.latitude,
         "lon": location.longitude,

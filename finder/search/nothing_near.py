@@ -22,9 +22,6 @@ from .params import MAX_RADIUS_KM, SearchParams
 from .query import Concept
 
 WIDENED_LIMIT = 5
-# At most this many of the nearest matches are looked through for ones in the same country
-# (near a border, most of them may be across it).
-MOST_LOOKED_AT = 2000
 # Relaxed searches whose nearest listings are read to say when the first of them opens.
 OPENING_LOOKAHEAD = 50
 # A relaxed search counts its matches up to this many ("100+ providers are nearby").
@@ -177,16 +174,15 @@ def nearest_in_country(run: Search, wanted: int, scoring: Scoring,
     """Return the ``wanted`` nearest matches within ``within_km`` in the origin's country
     (from a device position, the nearest listing's country)."""
     country = run.origin.country if run.origin.precision != "point" else ""
-    looked = wanted  # more only when some of them are across a border
-    while True:
-        found = ranked_page(run.match(within_km, nearest=looked), "distance", scoring, 0, looked)
-        listed = run.backend.listings([r.id for r in found])
-        countries = {r.id: listed[r.id]["address"]["country"] for r in found if r.id in listed}
-        country = country or next(iter(countries.values()), "")
-        kept = [r for r in found if countries.get(r.id) == country]
-        if len(kept) >= wanted or len(found) < looked or looked >= MOST_LOOKED_AT:
-            return kept[:wanted]
-        looked *= 8
+    if not country:
+        nearest = ranked_page(run.match(within_km, nearest=1), "distance", scoring, 0, 1)
+        listed = run.backend.listings([r.id for r in nearest])
+        if not listed:
+            return []
+        country = next(iter(listed.values()))["address"]["country"]
+    in_country = replace(run.filters, country=country)
+    return ranked_page(run.match(within_km, filters=in_country, nearest=wanted), "distance",
+                       scoring, 0, wanted)
 
 
 def _relaxations(run: Search, outcome: SearchOutcome) -> list[dict[str, Any]]:

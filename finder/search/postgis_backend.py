@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -65,16 +66,18 @@ REFRESH_INTERVAL = 0.25  # seconds between checks whether the searched data chan
 CATCH_UP_INTERVAL = 1.0  # seconds between checks for unapplied changes
 FOLLOW_INTERVAL = 0.1  # seconds an import's indexing process waits for its next batch
 BATCH = 2000
-# Changes after which the planner's statistics are renewed at once, rather than whenever
-# autovacuum gets to it: without them a keyword common to most listings looks rare.
-ANALYZE_AFTER = 5000
+# Changes after which the searched tables are vacuumed and their statistics renewed at once,
+# rather than whenever autovacuum gets to it: without statistics a keyword common to most
+# listings looks rare, and until a vacuum marks the new rows visible to every transaction
+# each search checks them one by one (a search took half as long again).
+SETTLE_AFTER = 5000
 # What searches read (``search_document``), and what only the page and catch-up read
 # (``search_listing``: the public JSON and the spelling words), apart so that the rows
 # searched stay small enough to be kept uncompressed (migration 0010).
 COLUMNS = ("id", "geog", "lat", "lon", "keys", "insurance", "languages", "telehealth",
            "accepting_new_patients", "hours", "timezone", "techniques",
            "accessibility", "age_groups", "direct_access", "home_visits", "price_min",
-           "certified_until", "verified_on")
+           "certified_until", "verified_on", "country")
 LISTING_COLUMNS = ("id", "listing", "words")
 # Listings nearest the origin looked through for its nearest matches before the indexes are
 # asked for every match of the radius (see ``_Query.walk``).
@@ -132,6 +135,7 @@ def document_rows(location: Indexed) -> tuple[Row, Row]:
         float(location.self_pay_price["min"]) if location.self_pay_price else None,
         certified_through(location),
         indexed_day(location.last_verified, location.created_at, location.flagged_at),
+        location.country,
     ), (location.id, listing, words)
 
 
@@ -201,6 +205,9 @@ class _Query:
         if filters.certified_on is not None:
             self.where.append("certified_until >= :certified_on")
             self.params["certified_on"] = filters.certified_on
+        if filters.country is not None:
+            self.where.append("country = :country")
+            self.params["country"] = filters.country
         self.open_at = filters.open_at
 
     def select(self, radius_km: float | None, nearest: int | None = None,
@@ -208,7 +215,11 @@ class _Query:
         where = list(self.where)
         if radius_km is not None:
             # A spherical superset of the radius; exact distances are checked afterwards.
-            where.append(f"ST_DWithin(geog, {_ORIGIN}, :metres, false)")
+            # Not ST_DWithin: PostGIS declares it a thousand times costlier than a keyword
+            # match, so the planner would match a common keyword across the whole table
+            # (tens of thousands of rows, 6 ms at 100k) to spare it a few hundred calls.
+            where.append(f"geog && _ST_Expand({_ORIGIN}, :metres) "
+                         f"AND geog <-> {_ORIGIN} <= :metres")
             self.params["metres"] = _superset_metres(radius_km)
         sql = f"SELECT {', '.join(self._columns(extra))} FROM search_document"
         if where:
@@ -276,6 +287,7 @@ class PostgisBackend:
         self._checked_at = 0.0
         self._applied_seq = -1
         self._corrected: dict[Concept, tuple[Concept, str]] = {}
+        self._held = threading.local()  # the connection ``reading`` holds, per thread
 
     @classmethod
     def from_app(cls, app: Flask) -> PostgisBackend:
@@ -291,6 +303,33 @@ class PostgisBackend:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read the block's searches through one connection: each checkout of a pooled
+        connection costs a round trip to check that it still works."""
+        if getattr(self._held, "connection", None) is not None:
+            yield
+            return
+        with _translated():
+            connection = self._read_engine.connect()
+        self._held.connection = connection
+        try:
+            yield
+        finally:
+            self._held.connection = None
+            connection.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sa.Connection]:
+        """The connection ``reading`` holds, or one of the pool's for the block."""
+        held = getattr(self._held, "connection", None)
+        with _translated():
+            if held is not None:
+                yield held
+                return
+            with self._read_engine.connect() as connection:
+                yield connection
+
     def match(self, request: MatchQuery) -> Matches:
         if self.applies_in_requests and \
                 time.monotonic() - self._caught_up_at >= CATCH_UP_INTERVAL:
@@ -299,7 +338,7 @@ class PostgisBackend:
             except SearchUnavailable:
                 # The primary is down: a replica still answers, from what it has replayed.
                 logger.warning("could not apply listing changes", exc_info=True)
-        with _translated(), self._read_engine.connect() as connection:
+        with self._connection() as connection:
             concepts, corrections = (self._correct(connection, request.concepts)
                                     if request.correct else (request.concepts, {}))
             query = _Query(request, concepts)
@@ -334,7 +373,7 @@ class PostgisBackend:
     def facets(self, request: MatchQuery, names: Sequence[str]) -> dict[str, dict[str, int]]:
         assert request.radius_km is not None
         counts: dict[str, dict[str, int]] = {}
-        with _translated(), self._read_engine.connect() as connection:
+        with self._connection() as connection:
             for name in names:
                 own = {FACETS[name]: None}
                 query = _Query(replace(request, filters=replace(request.filters, **own)),
@@ -356,7 +395,7 @@ class PostgisBackend:
         return counts
 
     def listings(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        with _translated(), self._read_engine.connect() as connection:
+        with self._connection() as connection:
             rows = connection.execute(
                 sa.text("SELECT id, listing FROM search_listing WHERE id = ANY(:ids)"),
                 {"ids": list(ids)})
@@ -364,7 +403,7 @@ class PostgisBackend:
 
     def warm_up(self, queries: Iterable[str]) -> None:
         """Open a connection and check the spelling of likely queries' words."""
-        with _translated(), self._read_engine.connect() as connection:
+        with self._connection() as connection:
             self._correct(connection, [concept for text in queries for concept in parse(text)])
 
     def _correct(self, connection: sa.Connection, concepts: list[Concept]
@@ -382,7 +421,7 @@ class PostgisBackend:
             lambda concept: spelling.correct(concept, contains, vocabulary))
 
     def applied_seq(self) -> int:
-        with _translated(), self._read_engine.connect() as connection:
+        with self._connection() as connection:
             return int(connection.scalar(sa.text("SELECT applied_seq FROM search_state")) or 0)
 
     def refresh(self) -> None:
@@ -428,9 +467,8 @@ class PostgisBackend:
                 if stopping:
                     break
                 stop.wait(FOLLOW_INTERVAL)
-            if count.value >= ANALYZE_AFTER:  # applied a batch at a time, each below the mark
-                with _translated(), self._engine.begin() as connection:
-                    connection.execute(sa.text("ANALYZE search_document"))
+            if count.value >= SETTLE_AFTER:  # applied a batch at a time, each below the mark
+                self._settle()
         except SearchUnavailable:  # the import reports it; its catch-up applies the rest
             logger.warning("could not apply the import's changes alongside it", exc_info=True)
 
@@ -443,34 +481,48 @@ class PostgisBackend:
         """
         self._caught_up_at = time.monotonic()
         with _translated(), self._engine.begin() as connection:
-            if not connection.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"),
-                                     {"key": CHANGE_LOCK}):
-                return 0  # another process is applying them
-            applied, version = connection.execute(
-                sa.text("SELECT applied_seq, format_version FROM search_state")).one()
-            if version != FORMAT_VERSION:
-                return _rebuild(connection, None)
-            changes = connection.execute(
-                sa.select(IndexChange.seq, IndexChange.location_id)
-                .where(IndexChange.seq > applied).order_by(IndexChange.seq).limit(limit)
-            ).all()
-            if not changes:
-                return 0
-            ids = list(dict.fromkeys(change.location_id for change in changes))
-            for start in range(0, len(ids), BATCH):
-                _replace(connection, ids[start:start + BATCH])
-            connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq"),
-                               {"seq": changes[-1].seq})
-            if len(changes) >= ANALYZE_AFTER:
-                connection.execute(sa.text("ANALYZE search_document"))
-        return len(changes)
+            applied = _apply_changes(connection, limit)
+        if applied >= SETTLE_AFTER:
+            self._settle()
+        return applied
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Replace the search tables' contents with the published locations, atomically."""
         with _translated(), self._engine.begin() as connection:
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                                {"key": CHANGE_LOCK})
-            return _rebuild(connection, progress)
+            count = _rebuild(connection, progress)
+        self._settle()
+        return count
+
+    def _settle(self) -> None:
+        """Vacuum the searched tables and renew their statistics (see SETTLE_AFTER)."""
+        with _translated(), self._engine.execution_options(
+                isolation_level="AUTOCOMMIT").connect() as connection:
+            connection.execute(sa.text("VACUUM (ANALYZE) search_document, search_listing"))
+
+
+def _apply_changes(connection: sa.Connection, limit: int | None) -> int:
+    """Apply the changes after ``search_state.applied_seq`` (at most ``limit``) unless
+    another process holds the lock; rebuild the tables of another format. Return how many."""
+    if not connection.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"),
+                             {"key": CHANGE_LOCK}):
+        return 0  # another process is applying them
+    applied, version = connection.execute(
+        sa.text("SELECT applied_seq, format_version FROM search_state")).one()
+    if version != FORMAT_VERSION:
+        return _rebuild(connection, None)
+    changes = connection.execute(
+        sa.select(IndexChange.seq, IndexChange.location_id)
+        .where(IndexChange.seq > applied).order_by(IndexChange.seq).limit(limit)).all()
+    if not changes:
+        return 0
+    ids = list(dict.fromkeys(change.location_id for change in changes))
+    for start in range(0, len(ids), BATCH):
+        _replace(connection, ids[start:start + BATCH])
+    connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq"),
+                       {"seq": changes[-1].seq})
+    return len(changes)
 
 
 def _contains(connection: sa.Connection) -> spelling.Contains:
@@ -596,5 +648,4 @@ def _rebuild(connection: sa.Connection, progress: Callable[[int], None] | None) 
     connection.execute(sa.text("UPDATE search_state SET applied_seq = :seq, "
                                "format_version = :version"),
                        {"seq": newest, "version": FORMAT_VERSION})
-    connection.execute(sa.text("ANALYZE search_document"))
     return count

@@ -453,4 +453,6 @@ def filter_masks(data: SegmentData, reader: IndexReader, rows: np.ndarray,
         masks["max_price"] = data.price_min[rows] <= filters.max_price
     if filters.certified_on is not None:
         masks["certified_on"] = data.certified_until[rows] >= filters.certified_on.toordinal()
+    if filters.country is not None:
+        masks["country"] = data.has(reader, "country", filters.country, rows)
     return masks

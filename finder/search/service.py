@@ -61,6 +61,12 @@ def search(
 ) -> SearchOutcome:
     """Locate the origin, match, rank and page; explain and widen when nothing is near."""
     origin = locate(params, geocoder, default_country)
+    with backend.reading():  # one connection for the search's several reads
+        return _search(backend, origin, params, scoring, names)
+
+
+def _search(backend: SearchBackend, origin: Place, params: SearchParams, scoring: Scoring,
+            names: NamesOf) -> SearchOutcome:
     unit = params.unit or geo.default_unit(origin.country)
     radius = params.radius if params.radius is not None else DEFAULT_RADIUS[unit]
     check_radius(radius, unit)

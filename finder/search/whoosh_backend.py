@@ -21,7 +21,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.sharedctypes import Synchronized
@@ -299,6 +299,9 @@ class WhooshBackend:
         columns = {position: reader.listing_json()
                    for position, (_data, reader, _alive) in enumerate(segments)}
         return _Snapshot(searcher, segments, meta, listing_columns=columns)
+
+    def reading(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each call takes the current snapshot, which costs nothing
 
     def match(self, request: MatchQuery) -> Matches:
         if self.applies_in_requests and \
