@@ -51,7 +51,7 @@ def copy_rows(connection: sa.Connection, table: str, columns: Sequence[str],
 
 def copy_insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
                 ) -> None:
-    """Insert rows of ``table`` (each with the same keys) with COPY, like ``sa.insert``
+    """Insert rows of ``table`` (each with the same columns) with COPY, like ``sa.insert``
     would: each value through its column's type, and columns a row lacks given their
     Python-side default (evaluated once for all the rows) or the database's."""
     dialect = connection.dialect
@@ -64,8 +64,8 @@ def copy_insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     convert = [column.type.dialect_impl(dialect).bind_processor(dialect) or _same
                for column in (*given, *defaulted)]
     copy_rows(connection, table.name, [column.name for column in (*given, *defaulted)], (
-        [to_driver(value) for to_driver, value in zip(convert, [*row.values(), *defaults],
-                                                       strict=True)]
+        [to_driver(value) for to_driver, value in zip(
+            convert, [*(row[column.name] for column in given), *defaults], strict=True)]
         for row in rows))
 
 

@@ -215,7 +215,7 @@ class _Query:
         where = list(self.where)
         if radius_km is not None:
             # A spherical superset of the radius; exact distances are checked afterwards.
-            # Not ST_DWithin: PostGIS declares it a thousand times costlier than a keyword
+            # Not ST_DWithin: PostGIS declares it ten thousand times costlier than a keyword
             # match, so the planner would match a common keyword across the whole table
             # (tens of thousands of rows, 6 ms at 100k) to spare it a few hundred calls.
             where.append(f"geog && _ST_Expand({_ORIGIN}, :metres) "
